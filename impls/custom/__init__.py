@@ -1,0 +1,1 @@
+"""Custom implementations: one module per implementation, discovered by impls.registry."""

@@ -1,0 +1,1 @@
+"""Exact implementations: one module per implementation, discovered by impls.registry."""

@@ -1,0 +1,1 @@
+"""Linear implementations: one module per implementation, discovered by impls.registry."""

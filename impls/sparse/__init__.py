@@ -1,0 +1,1 @@
+"""Sparse implementations: one module per implementation, discovered by impls.registry."""

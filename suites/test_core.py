@@ -1,0 +1,10 @@
+"""The core sweep: exact kernels (naive, SDPA and each backend, xformers, FlexAttention) over the preset's grid."""
+
+from suites.harness import run_cell
+
+SUITE = "core"
+# The core grids live in suites/presets.py (CORE_GRIDS): every preset has them.
+
+
+def test_core(benchmark, cell, attn):
+    run_cell(benchmark, cell, attn)
