@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+# Feature plugins own their options and register hooks on the sweep session (trylast configure).
+pytest_plugins = ["suites.profiling_plugin", "suites.device_plugin"]
 SUITES_DIR = ROOT / "suites"
 TESTS_DIR = ROOT / "tests"
 

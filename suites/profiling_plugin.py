@@ -1,0 +1,1 @@
+"""pytest plugin: profiling options for the sweep (filled in by its issue)."""
