@@ -77,6 +77,8 @@ def pytest_configure(config):
 
 
 def _named_on_command_line(config, path: Path) -> bool:
+    if config.args_source != pytest.Config.ArgsSource.ARGS:  # testpaths are not a request for the sweep
+        return False
     for arg in config.args:
         target = Path(arg.split("::")[0])
         target = target if target.is_absolute() else Path(config.invocation_params.dir) / target

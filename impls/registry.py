@@ -89,7 +89,9 @@ class Impl:
     # --- capability checks ---------------------------------------------------------------------------
     def not_supported_reasons(self, problem: Problem) -> list[Reason]:
         reasons = list(self.missing_packages())
-        if problem.device_type not in self.devices:
+        if problem.device_type == "cuda" and not torch.cuda.is_available():
+            reasons.append(Reason("device-absent", f"device={problem.device} is not available on this machine (no CUDA)"))
+        elif problem.device_type not in self.devices:
             reasons.append(Reason("device", f"device={problem.device} (supported: {', '.join(sorted(self.devices))})"))
         if problem.dtype not in self.dtypes:
             supported = ", ".join(sorted(dtype_name(d) for d in self.dtypes))
