@@ -1,7 +1,7 @@
 """pytest wiring for attnbench: --attn-* options, the sweep session, collection rules, the report at the end.
 
-Collection rules: ``pytest --benchmark-only`` runs the sweep suites in suites/ and skips tests/;
-a plain ``pytest`` runs tests/ and leaves the suites alone (unless a suite path is named).
+Collection: testpaths is tests/, so a plain ``pytest`` runs the tests; ``pytest --benchmark-only``
+without paths runs the sweep suites in suites/ instead.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def pytest_configure(config):
     from suites.session import SweepSession
 
     if config.getoption("benchmark_only", False):
+        if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+            config.args[:] = [str(SUITES_DIR)]  # `pytest --benchmark-only` means the sweep, not tests/
         # Save pytest-benchmark's own JSON beside our records (readable by `pytest-benchmark compare`).
         if not config.option.benchmark_autosave and not config.option.benchmark_save:
             config.option.benchmark_autosave = True
@@ -74,31 +76,6 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from None
     config._attn_session = session
     config.addinivalue_line("markers", "suite(name): an attnbench sweep suite")
-
-
-def _named_on_command_line(config, path: Path) -> bool:
-    if config.args_source != pytest.Config.ArgsSource.ARGS:  # testpaths are not a request for the sweep
-        return False
-    for arg in config.args:
-        target = Path(arg.split("::")[0])
-        target = target if target.is_absolute() else Path(config.invocation_params.dir) / target
-        try:
-            if path.resolve() == target.resolve() or target.resolve() in path.resolve().parents \
-                    or path.resolve() in target.resolve().parents:
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def pytest_ignore_collect(collection_path, config):
-    path = Path(collection_path)
-    benchmark_only = config.getoption("benchmark_only", False)
-    if path == TESTS_DIR and benchmark_only and not _named_on_command_line(config, path):
-        return True
-    if path == SUITES_DIR and not benchmark_only and not _named_on_command_line(config, path):
-        return True
-    return None
 
 
 _NO_CELLS = "no-cells-in-this-preset"

@@ -98,6 +98,9 @@ def test_plain_pytest_does_not_collect_the_sweep():
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     # Named explicitly, the suite is collected; the default test run (testpaths) leaves it out.
     assert "test_core[" in result.stdout
-    default = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--ignore=tests"],
+    default = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--ignore=tests/test_sweep.py"],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert "test_core[" not in default.stdout
+    assert "test_core[" not in default.stdout and "tests/test_oracle.py" in default.stdout
+    sweep_only = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--benchmark-only"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "test_core[" in sweep_only.stdout and "tests/test_oracle.py" not in sweep_only.stdout
