@@ -1,0 +1,74 @@
+"""``python -m reports``: ``build`` a report from result files; ``gate`` (the regression gate, reports.gate)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+USAGE = "python -m reports {build,gate} ..."
+
+
+def build_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reports build",
+                                     description="Build one HTML report (and its CSV frame) from result files: run folders, "
+                                                 "cells*.jsonl files or pytest-benchmark JSON files; several runs, machines and devices merge.")
+    parser.add_argument("results", nargs="+", metavar="RESULT", help="run folder, folder of runs, cells*.jsonl or pytest-benchmark .json")
+    parser.add_argument("--out", default=None, help="output folder (default: reports/generated/<run_id> or merged-...)")
+    parser.add_argument("--baseline", default=None, help="implementation the speed-ups and crossovers compare against (default: sdpa)")
+    args = parser.parse_args(argv)
+
+    from .build import DEFAULT_BASELINE, build_report, default_out_dir
+    from .load import ResultFileError, load_results
+
+    try:
+        if args.baseline is not None:
+            impls = sorted({str(r.get("impl")) for r in load_results(args.results).records})
+            if args.baseline not in impls:
+                print(f"reports build: --baseline {args.baseline!r} is not in these results (available: {', '.join(impls)})",
+                      file=sys.stderr)
+                return 2
+        out = args.out or default_out_dir(args.results)
+        index = build_report(args.results, out, baseline=args.baseline or DEFAULT_BASELINE)
+    except ResultFileError as exc:
+        print(f"reports build: {exc}", file=sys.stderr)
+        return 2
+    print(index)
+    return 0
+
+
+def gate_main(argv: list[str]) -> int:
+    try:
+        gate = importlib.import_module("reports.gate")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("reports.gate",):
+            print("reports gate: the regression gate is not installed in this checkout (reports/gate.py or reports/gate/ is missing)",
+                  file=sys.stderr)
+            return 3  # the gate's 'infrastructure error' exit code
+        raise
+    main = getattr(gate, "main", None)
+    if main is None:
+        print("reports gate: reports.gate has no main(argv) function", file=sys.stderr)
+        return 3
+    result = main(argv)
+    return int(result or 0)
+
+
+COMMANDS = {"build": build_main, "gate": gate_main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: {USAGE}\n\n  build   build an HTML report from result files (python -m reports build --help)\n"
+              "  gate    the noise-aware regression gate (python -m reports gate --help)")
+        return 0 if argv else 2
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"python -m reports: unknown command {argv[0]!r} (accepted: {', '.join(COMMANDS)})", file=sys.stderr)
+        return 2
+    return command(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Build one report: result files → tidy frame (CSV) → self-contained HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .context import make_context
+from .frame import tidy_frame
+from .html import page
+from .load import load_results
+from .plots import palette
+from .sections import ORDER
+
+DEFAULT_BASELINE = "sdpa"
+GENERATED = Path(__file__).resolve().parent / "generated"
+
+
+def build_report(results: list[str | Path], out_dir: str | Path, baseline: str = DEFAULT_BASELINE) -> Path:
+    """Write ``index.html`` and ``cells.csv`` into ``out_dir``; returns the page's path.
+
+    Raises ``reports.load.ResultFileError`` (one line, naming the file) when an input is not a result.
+    The same inputs give byte-identical files.
+    """
+    out_dir = Path(out_dir)
+    loaded = load_results(list(results))
+    frame = tidy_frame(loaded.records)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out_dir / "cells.csv", index=False)
+    ctx = make_context(frame, loaded.runs, baseline, palette(frame["impl"]), out_dir, loaded.notes)
+    sections = [s for s in (module.render(ctx) for module in ORDER) if s is not None]
+    machines = sorted(set(frame["machine"]))
+    devices = sorted(set(frame["device_label"]))
+    runs = sorted(set(frame["run_id"].dropna().astype(str)))
+    title = "attnbench report" + (f" — {runs[0]}" if len(runs) == 1 else f" — {len(runs)} runs merged")
+    subtitle = (f"{len(frame)} cells from {len(runs)} run(s) on {len(machines)} machine(s) and {len(devices)} device(s); "
+                f"baseline {baseline}. The frame behind every number is cells.csv beside this page.")
+    index = out_dir / "index.html"
+    index.write_text(page(title, subtitle, sections), encoding="utf-8")
+    return index
+
+
+def default_out_dir(results: list[str | Path]) -> Path:
+    """reports/generated/<run_id> for one run; reports/generated/merged-<first>-<n> for several."""
+    frame_runs = sorted({str(r.get("run_id")) for r in load_results(list(results)).records})
+    if len(frame_runs) == 1:
+        return GENERATED / frame_runs[0]
+    return GENERATED / f"merged-{frame_runs[0]}-{len(frame_runs)}runs"

@@ -1,0 +1,132 @@
+"""The tidy frame: one row per cell, nested record fields flattened to dotted columns.
+
+Flattened columns keep the record's names (``problem.seq_len``, ``time.median``,
+``error.output.rel_l2``, ``extra.<metric>``, ``profile.kernels``...). A few derived columns with
+plain names are what the report works with:
+
+- ``machine``, ``device``, ``device_name``, ``device_label``: where the cell ran;
+- ``time_s`` (median seconds per call), ``memory_bytes`` (peak), ``error`` (relative L2 of the
+  output against the float64 oracle), ``error_max_abs``;
+- ``shape``: the problem in words (without the device); ``series``: the same without the sequence
+  length (a scaling curve); ``kind``: the problem's kind (mask, mode, dtype, GQA) for the capability matrix;
+- ``group``: device label + shape, the set of cells compared with each other on a Pareto front.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+# Problem fields shown in ``shape``; any other problem field (model_dim...) is appended as name=value.
+_SHAPE_FIELDS = ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim", "dtype", "mask", "mask_kind", "dropout", "mode",
+                 "scale", "device")
+STATUSES = ("ok", "skipped", "failed", "oom")
+# Lists kept whole would make the CSV unreadable; raw timing samples are summarized by their count.
+_DROPPED = {"time.data"}
+
+
+def flatten(record: dict, prefix: str = "") -> dict:
+    """Nested dicts → dotted keys; lists → JSON text (so every cell of the CSV is a scalar)."""
+    flat = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            if name not in _DROPPED:
+                flat[name] = json.dumps(value, sort_keys=True, default=str)
+        else:
+            flat[name] = value
+    return flat
+
+
+def describe_problem(problem: dict, with_length: bool = True) -> str:
+    """``B1 H8 L1024 d64 float32 causal fwd`` (GQA as H8/kv2, cross lengths as L1024×2048, extras as k=v)."""
+    heads = f"H{problem.get('heads', '?')}"
+    if problem.get("kv_heads") not in (None, problem.get("heads")):
+        heads += f"/kv{problem['kv_heads']}"
+    parts = [f"B{problem.get('batch', '?')}", heads]
+    if with_length:
+        length = f"L{problem.get('seq_len', '?')}"
+        if problem.get("kv_seq_len") not in (None, problem.get("seq_len")):
+            length += f"×{problem['kv_seq_len']}"
+        parts.append(length)
+    elif problem.get("kv_seq_len") not in (None, problem.get("seq_len")):
+        parts.append("cross")
+    parts.append(f"d{problem.get('head_dim', '?')}")
+    parts.append(str(problem.get("dtype", "?")))
+    mask = problem.get("mask") if with_length else problem.get("mask_kind", problem.get("mask"))
+    parts.append(str(mask if mask not in (None, "") else "none"))
+    if problem.get("dropout"):
+        parts.append(f"p={problem['dropout']:g}")
+    parts.append(str(problem.get("mode", "?")))
+    for key in sorted(problem):
+        if key not in _SHAPE_FIELDS:
+            parts.append(f"{key}={problem[key]}")
+    return " ".join(parts)
+
+
+def problem_kind(problem: dict) -> str:
+    """The capability-matrix column: what kind of problem, not its size."""
+    parts = [str(problem.get("mask_kind") or problem.get("mask") or "none"), str(problem.get("mode", "?")), str(problem.get("dtype", "?"))]
+    if problem.get("kv_heads") not in (None, problem.get("heads")):
+        parts.append("GQA")
+    if problem.get("kv_seq_len") not in (None, problem.get("seq_len")):
+        parts.append("cross")
+    if problem.get("dropout"):
+        parts.append("dropout")
+    return " · ".join(parts)
+
+
+def _derived(record: dict) -> dict:
+    problem = record.get("problem") or {}
+    machine = (record.get("machine") or {}).get("host") or "unknown"
+    device = str(problem.get("device") or "?")
+    device_name = record.get("device_name") or device
+    time = record.get("time") or {}
+    output_error = (record.get("error") or {}).get("output") or {}
+    label = f"{machine} · {device} ({device_name})"
+    shape = describe_problem(problem)
+    return {
+        "machine": machine, "device": device, "device_name": device_name, "device_label": label,
+        "status": record.get("status") or "unknown",
+        "time_s": time.get("median"), "memory_bytes": record.get("peak_bytes"),
+        "error": output_error.get("rel_l2"), "error_max_abs": output_error.get("max_abs"),
+        "time.samples": len(time["data"]) if isinstance(time.get("data"), list) else None,
+        "shape": shape, "series": describe_problem(problem, with_length=False), "kind": problem_kind(problem),
+        "group": f"{label} | {shape}",
+    }
+
+
+def tidy_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per cell, sorted by machine, device, suite, shape, impl; columns sorted, derived ones first."""
+    rows = []
+    for record in records:
+        row = flatten({k: v for k, v in record.items() if k not in ("status",)})
+        row.update(_derived(record))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in ("impl", "family", "suite", "exact", "reason_code", "reason", "run_id", "problem.seq_len", "peak_method",
+                   "flops_per_s", "peak_fraction", "device_peak_flops", "time.min", "time.max", "time.iqr", "problem.heads",
+                   "problem.head_dim", "commit", "preset", "timestamp", "impl_base"):
+        if column not in frame.columns:
+            frame[column] = None
+    frame["impl"] = frame["impl"].astype(str)
+    frame["family"] = frame["family"].fillna("unknown").astype(str)
+    frame["suite"] = frame["suite"].fillna("?").astype(str)
+    for column in ("time_s", "memory_bytes", "error", "error_max_abs", "problem.seq_len", "flops_per_s", "peak_fraction",
+                   "time.min", "time.max", "time.iqr", "problem.heads", "problem.head_dim"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    first = ["run_id", "suite", "machine", "device", "device_name", "device_label", "impl", "family", "status", "reason_code",
+             "reason", "shape"]
+    rest = sorted(c for c in frame.columns if c not in first)
+    frame = frame[first + rest]
+    frame = frame.sort_values(["machine", "device", "suite", "series", "problem.seq_len", "shape", "impl", "run_id"],
+                              kind="mergesort", na_position="last").reset_index(drop=True)
+    return frame
+
+
+def measured(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells that ran and have a median time."""
+    return frame[(frame["status"] == "ok") & frame["time_s"].notna() & (frame["time_s"] > 0)]

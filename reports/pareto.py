@@ -1,0 +1,89 @@
+"""Pareto fronts (every axis minimized) and the budget picks built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def non_dominated(points) -> np.ndarray:
+    """Boolean mask of the points no other point dominates, every column minimized.
+
+    ``a`` dominates ``b`` when it is no worse on every axis and strictly better on one; so exact
+    duplicates do not dominate each other and all stay on the front. Rows must be finite.
+    """
+    values = np.asarray(points, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"points must be a 2-D array (n points × k axes), got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("points must be finite (drop cells with a missing metric before computing a front)")
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    no_worse = (values[:, None, :] <= values[None, :, :]).all(axis=2)  # [j, i]: j is no worse than i everywhere
+    better = (values[:, None, :] < values[None, :, :]).any(axis=2)  # [j, i]: j is strictly better somewhere
+    return ~(no_worse & better).any(axis=0)
+
+
+def frontier_steps(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """The 2-D front of (x, y), both minimized, as vertices of a staircase (for ``step(where="post")``).
+
+    Sorted by x; each front point holds its y until the next front point's x.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = non_dominated(np.column_stack([x, y])) if len(x) else np.zeros(0, dtype=bool)
+    order = np.lexsort((y[keep], x[keep]))
+    return x[keep][order], y[keep][order]
+
+
+@dataclass(frozen=True)
+class Pick:
+    budget: str  # what the user asked for, in words
+    impl: str | None  # None: nothing meets the budget
+    row: pd.Series | None
+    note: str = ""
+
+
+# Relative-L2 error budgets a user typically has: rounding-level, 0.1 %, 1 %.
+ERROR_BUDGETS = (1e-5, 1e-3, 1e-2)
+
+
+def budget_picks(group: pd.DataFrame, baseline: str | None = None) -> list[Pick]:
+    """For one shape group (cells that ran): which implementation to choose under common budgets.
+
+    Expects columns impl, time_s, memory_bytes, error, exact. Time is the median; memory the peak.
+    """
+    picks: list[Pick] = []
+    if group.empty:
+        return picks
+    by_time = group.sort_values(["time_s", "impl"], kind="mergesort")
+    picks.append(_pick("fastest, no constraint", by_time))
+    exact = by_time[by_time["exact"].fillna(False).astype(bool)]
+    if len(exact) and len(exact) != len(by_time):
+        picks.append(_pick("fastest exact (within the dtype tolerance)", exact))
+    errors = by_time["error"]
+    if errors.notna().any() and (~by_time["exact"].fillna(False).astype(bool)).any():
+        for limit in ERROR_BUDGETS:
+            picks.append(_pick(f"fastest with relative error ≤ {limit:g}", by_time[errors <= limit]))
+    memory = by_time["memory_bytes"]
+    if memory.notna().any():
+        by_memory = by_time[memory.notna()].sort_values(["memory_bytes", "time_s", "impl"], kind="mergesort")
+        picks.append(_pick("lowest peak memory", by_memory))
+        if baseline is not None and (by_time["impl"] == baseline).any():
+            base_memory = by_time.loc[by_time["impl"] == baseline, "memory_bytes"].iloc[0]
+            if pd.notna(base_memory) and base_memory > 0:
+                picks.append(_pick(f"fastest with at most half of {baseline}'s peak memory",
+                                   by_time[memory <= base_memory / 2]))
+    if errors.notna().any():
+        rank = "error_rank" if "error_rank" in by_time else "error"  # rounding-level differences are not accuracy
+        by_error = by_time[errors.notna()].sort_values([rank, "time_s", "impl"], kind="mergesort")
+        picks.append(_pick("most accurate", by_error))
+    return picks
+
+
+def _pick(budget: str, ordered: pd.DataFrame) -> Pick:
+    if ordered.empty:
+        return Pick(budget, None, None, "nothing measured meets this budget")
+    row = ordered.iloc[0]
+    return Pick(budget, str(row["impl"]), row)

@@ -1,0 +1,5 @@
+"""The page's sections, in page order; each ``render(ctx)`` returns a Section or None when it has nothing to show."""
+
+from . import capability, details, devices, fronts, header, heads, recommendations, scaling, speedup
+
+ORDER = (header, recommendations, fronts, scaling, speedup, heads, capability, details, devices)
