@@ -122,6 +122,8 @@ class SweepSession:
         self.writer = RunWriter(results_dir, run_id, worker)
         self.oracle = OracleCache()
         self.post_timing_hooks: list[Callable[[CellRun], dict | None]] = []
+        self.measure_matmul_peak = measure_matmul_peak  # the device plugin swaps in an event-timed one on CUDA
+        self.device_assignment: dict[str, list[str]] | None = None  # xdist worker id → devices (device plugin)
         self._peaks: dict = {}
         self._machine = machine_info()
         self.commit = git_commit(ROOT)
@@ -153,7 +155,7 @@ class SweepSession:
             grids = [g for name in PRESETS if name not in ("smoke", "cpu", "gpu", "full")
                      for g in suite_grids.get(name, [])]
         overrides = dict(self.overrides)
-        if self.devices:
+        if self.devices is not None:  # an xdist worker that owns no device sweeps nothing
             overrides["devices"] = tuple(self.devices)
         return [g.replace(**overrides) for g in grids]
 
@@ -171,14 +173,15 @@ class SweepSession:
     def peak_flops(self, device: str, dtype) -> float:
         key = (device, dtype)
         if key not in self._peaks:
-            self._peaks[key] = measure_matmul_peak(device, dtype)
+            self._peaks[key] = self.measure_matmul_peak(device, dtype)
         return self._peaks[key]
 
     # --- records -----------------------------------------------------------------------------------------
     def run_info(self) -> dict:
         return {"preset": self.preset_name, "started": _dt.datetime.now().isoformat(timespec="seconds"),
                 "commit": self.commit, "machine": self._machine, "overrides": {k: list(v) for k, v in self.overrides.items()},
-                "devices": self.devices or [self.auto_device]}
+                "devices": [d for owned in self.device_assignment.values() for d in owned] if self.device_assignment
+                else self.devices or [self.auto_device], "device_assignment": self.device_assignment}
 
     def base_record(self, cell: Cell) -> dict:
         problem = cell.problem
