@@ -1,0 +1,62 @@
+"""A sweep under pytest-xdist, in a subprocess: each device on exactly one worker, one run for all workers.
+
+Without a GPU, tests/plugins/devices_fake_gpus.py makes torch report two CUDA devices; their
+cells are skipped (nothing can run there) but still recorded with their device, which is what
+ownership is about. The CPU's cells really run and must carry pytest-benchmark's statistics,
+which pytest-benchmark would have switched off under xdist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["--attn-preset", "smoke", "--attn-impls", "naive", "--attn-seq-lens", "64", "--attn-heads", "2",
+         "--attn-kv-heads", "h,1", "--attn-head-dims", "16", "--attn-masks", "causal", "--attn-modes", "fwd", "--attn-no-report"]
+
+
+def sweep(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "plugins"), str(ROOT)]))
+    env.pop("ATTNBENCH_RUN_ID", None)
+    command = [sys.executable, "-m", "pytest", "-p", "devices_fake_gpus", "--benchmark-only",
+               "--attn-results", str(tmp_path / "results"), *SMALL, *args, "suites/test_core.py"]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_two_workers_own_their_devices_and_write_one_run(tmp_path):
+    result = sweep(tmp_path, "-n", "2", "--attn-devices", "all")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "gw0 → cuda:0 + cpu, gw1 → cuda:1" in result.stdout
+    assert "Benchmarks are automatically disabled" not in result.stdout + result.stderr
+    runs = list((tmp_path / "results").iterdir())
+    assert len(runs) == 1, runs  # every worker wrote into the controller's run
+    run = runs[0]
+    by_file = {f.name: [json.loads(line) for line in f.read_text().splitlines()] for f in run.glob("cells*.jsonl")}
+    assert set(by_file) == {"cells-gw0.jsonl", "cells-gw1.jsonl"}
+    assert {r["problem"]["device"] for r in by_file["cells-gw0.jsonl"]} == {"cuda:0", "cpu"}
+    assert {r["problem"]["device"] for r in by_file["cells-gw1.jsonl"]} == {"cuda:1"}
+    every = [r for rows in by_file.values() for r in rows]
+    assert Counter(r["problem"]["device"] for r in every) == {"cpu": 2, "cuda:0": 2, "cuda:1": 2}
+    assert len({r["cell_id"] for r in every}) == 6 and {r["run_id"] for r in every} == {run.name}
+    cpu = [r for r in every if r["problem"]["device"] == "cpu"]
+    assert all(r["status"] == "ok" and r["time"]["rounds"] >= 2 and r["time"]["median"] > 0 for r in cpu)
+    assert all(r["device_peak_bandwidth"] > 0 and r["bandwidth_fraction"] > 0 for r in cpu)
+    assert all(r["status"] == "skipped" and r["device_name"] == "Fake GPU (test)" for r in every if r not in cpu)
+    info = json.loads((run / "run.json").read_text())
+    assert info["devices"] == ["cuda:0", "cpu", "cuda:1"]
+    assert info["device_assignment"] == {"gw0": ["cuda:0", "cpu"], "gw1": ["cuda:1"]}
+    saved = json.loads((run / "pytest-benchmark-gw0.json").read_text())
+    assert len(saved["benchmarks"]) == 2  # the CPU's two cells, timed by pytest-benchmark in worker gw0
+    assert not (run / "pytest-benchmark-gw1.json").exists()  # gw1 only skipped cells
+
+
+def test_a_load_balancing_dist_mode_is_refused(tmp_path):
+    result = sweep(tmp_path, "-n", "2", "--dist", "loadgroup")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "--dist loadgroup: a sweep under pytest-xdist runs with --dist each" in result.stderr
+    assert "Traceback" not in result.stderr
