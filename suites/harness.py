@@ -96,7 +96,8 @@ def is_oom(exc: BaseException) -> bool:
 # --- measurements ---------------------------------------------------------------------------------------
 def measure_matmul_peak(device: str, dtype: torch.dtype) -> float:
     """FLOP/s of a large square matmul on this device and dtype: the denominator of 'fraction of peak'."""
-    n = 4096 if torch.device(device).type == "cuda" else 1024
+    # Large enough to reach the BLAS's steady state (a 1024² fp32 matmul under-reports a 2-core CPU).
+    n = 8192 if torch.device(device).type == "cuda" else 2048
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     for _ in range(2):
