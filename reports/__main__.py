@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 USAGE = "python -m reports {build,gate} ..."
@@ -18,21 +19,28 @@ def build_main(argv: list[str]) -> int:
     parser.add_argument("--baseline", default=None, help="implementation the speed-ups and crossovers compare against (default: sdpa)")
     args = parser.parse_args(argv)
 
-    from .build import DEFAULT_BASELINE, build_report, default_out_dir
-    from .load import ResultFileError, load_results
+    from .load import ResultFileError, load_results  # light: json and pathlib only, so a bad file fails fast
 
     try:
-        if args.baseline is not None:
-            impls = sorted({str(r.get("impl")) for r in load_results(args.results).records})
-            if args.baseline not in impls:
-                print(f"reports build: --baseline {args.baseline!r} is not in these results (available: {', '.join(impls)})",
-                      file=sys.stderr)
-                return 2
-        out = args.out or default_out_dir(args.results)
-        index = build_report(args.results, out, baseline=args.baseline or DEFAULT_BASELINE)
+        loaded = load_results(args.results)
     except ResultFileError as exc:
         print(f"reports build: {exc}", file=sys.stderr)
         return 2
+    impls = sorted({str(r.get("impl")) for r in loaded.records})
+    if args.baseline is not None and args.baseline not in impls:
+        print(f"reports build: --baseline {args.baseline!r} is not in these results (available: {', '.join(impls)})", file=sys.stderr)
+        return 2
+
+    from .build import DEFAULT_BASELINE, build_from, default_out_dir  # pandas and matplotlib: imported only when needed
+
+    try:
+        index = build_from(loaded, args.out or default_out_dir(loaded), baseline=args.baseline or DEFAULT_BASELINE)
+    except Exception as exc:  # noqa: BLE001 - one line for the user; ATTNBENCH_DEBUG=1 shows the traceback
+        if os.environ.get("ATTNBENCH_DEBUG"):
+            raise
+        print(f"reports build: could not build the report from {', '.join(args.results)}: {type(exc).__name__}: {exc} "
+              f"(ATTNBENCH_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
     print(index)
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from .context import make_context
 from .frame import tidy_frame
 from .html import page
-from .load import load_results
+from .load import Results, load_results
 from .plots import palette
 from .sections import ORDER
 
@@ -21,8 +21,12 @@ def build_report(results: list[str | Path], out_dir: str | Path, baseline: str =
     Raises ``reports.load.ResultFileError`` (one line, naming the file) when an input is not a result.
     The same inputs give byte-identical files.
     """
+    return build_from(load_results(list(results)), out_dir, baseline)
+
+
+def build_from(loaded: Results, out_dir: str | Path, baseline: str = DEFAULT_BASELINE) -> Path:
+    """Like build_report, from results already loaded."""
     out_dir = Path(out_dir)
-    loaded = load_results(list(results))
     frame = tidy_frame(loaded.records)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_dir / "cells.csv", index=False)
@@ -39,9 +43,9 @@ def build_report(results: list[str | Path], out_dir: str | Path, baseline: str =
     return index
 
 
-def default_out_dir(results: list[str | Path]) -> Path:
-    """reports/generated/<run_id> for one run; reports/generated/merged-<first>-<n> for several."""
-    frame_runs = sorted({str(r.get("run_id")) for r in load_results(list(results)).records})
+def default_out_dir(loaded: Results) -> Path:
+    """reports/generated/<run_id> for one run; reports/generated/merged-<first>-<n>runs for several."""
+    frame_runs = sorted({str(r.get("run_id")) for r in loaded.records})
     if len(frame_runs) == 1:
         return GENERATED / frame_runs[0]
     return GENERATED / f"merged-{frame_runs[0]}-{len(frame_runs)}runs"
