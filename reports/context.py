@@ -66,6 +66,23 @@ def group_tolerance(group: pd.DataFrame) -> float:
     return DTYPE_REL_L2.get(dtype, 0.0)
 
 
+def latest_per_impl(ran: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One measurement per (shape group, implementation): the latest, when several runs or suites measured the same cell.
+
+    Returns the kept rows and how many were left out (they stay in the CSV).
+    """
+    order = ran.assign(_stamp=pd.to_numeric(ran["timestamp"], errors="coerce").fillna(0.0))
+    order = order.sort_values(["_stamp", "run_id", "suite"], kind="mergesort", na_position="first")
+    kept = order.drop_duplicates(["group", "impl"], keep="last").drop(columns="_stamp")
+    kept = ran.loc[ran.index.isin(kept.index)]  # back in the frame's order
+    return kept, len(ran) - len(kept)
+
+
 def make_context(frame: pd.DataFrame, runs: list[dict], baseline: str, colours: dict[str, str], out_dir: Path,
                  notes: list[str]) -> ReportContext:
-    return ReportContext(frame, with_fronts(measured(frame)), runs, baseline, colours, out_dir, list(notes))
+    ran, repeated = latest_per_impl(measured(frame))
+    notes = list(notes)
+    if repeated:
+        notes.append(f"{repeated} cell(s) were measured more than once (several runs or suites on the same device and shape): "
+                     "fronts, scaling and speed-ups use the latest measurement of each; all are in cells.csv.")
+    return ReportContext(frame, with_fronts(ran), runs, baseline, colours, out_dir, notes)

@@ -99,6 +99,29 @@ def _derived(record: dict) -> dict:
     }
 
 
+# Reading order of shapes: same suite, pass, mask and dtype together, then by size (numbers sort as numbers).
+SHAPE_ORDER = ("suite", "problem.mode", "problem.mask_kind", "problem.dtype", "problem.batch", "problem.model_dim", "problem.heads",
+               "problem.kv_heads", "problem.head_dim", "problem.kv_seq_len", "problem.seq_len", "shape")
+
+
+def shape_order(frame: pd.DataFrame) -> list[str]:
+    """The SHAPE_ORDER columns present in ``frame``."""
+    return [c for c in SHAPE_ORDER if c in frame.columns]
+
+
+def natural_key(values) -> tuple:
+    """Sort key for a tuple of mixed values: numbers by value, before text; missing values last."""
+    key = []
+    for value in values if isinstance(values, tuple) else (values,):
+        if value is None or (isinstance(value, float) and value != value):
+            key.append((2, 0.0, ""))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            key.append((0, float(value), ""))
+        else:
+            key.append((1, 0.0, str(value)))
+    return tuple(key)
+
+
 def tidy_frame(records: list[dict]) -> pd.DataFrame:
     """One row per cell, sorted by machine, device, suite, shape, impl; columns sorted, derived ones first."""
     rows = []
@@ -122,8 +145,8 @@ def tidy_frame(records: list[dict]) -> pd.DataFrame:
              "reason", "shape"]
     rest = sorted(c for c in frame.columns if c not in first)
     frame = frame[first + rest]
-    frame = frame.sort_values(["machine", "device", "suite", "series", "problem.seq_len", "shape", "impl", "run_id"],
-                              kind="mergesort", na_position="last").reset_index(drop=True)
+    frame = frame.sort_values(["machine", "device", *shape_order(frame), "impl", "run_id"], kind="mergesort",
+                              na_position="last").reset_index(drop=True)
     return frame
 
 

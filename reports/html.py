@@ -87,6 +87,8 @@ figcaption { font-size: 12.5px; color: #555; max-width: 1100px; }
 .failed { background: #fde0dd; color: #8a1c12; } .oom { background: #fde9c8; color: #7a4a00; }
 .front { font-weight: 600; }
 .warn { color: #8a1c12; font-weight: 600; }
+.tie { color: #8a5a00; }
+.nowrap { white-space: nowrap; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }
 .card { border: 1px solid #e2e2e2; border-radius: 6px; padding: 6px 12px; min-width: 120px; }
 .card b { display: block; font-size: 20px; }

@@ -43,14 +43,25 @@ class Pick:
     impl: str | None  # None: nothing meets the budget
     row: pd.Series | None
     note: str = ""
+    eligible: tuple[str, ...] | None = None  # the implementations that met the budget
 
 
 # Relative-L2 error budgets a user typically has: rounding-level, 0.1 %, 1 %.
 ERROR_BUDGETS = (1e-5, 1e-3, 1e-2)
 
 
+BUDGET_HELP = {
+    "fastest": "lowest median time, no constraint",
+    "fastest exact": "lowest median time among exact implementations (error within the dtype's rounding tolerance)",
+    "fastest, error ≤ x": "lowest median time with relative L2 error against the float64 oracle at most x",
+    "least memory": "lowest peak memory (ties: faster first)",
+    "fastest in ½ baseline's memory": "lowest median time using at most half of the baseline's peak memory",
+    "most accurate": "lowest error, rounding-level differences counted as equal (ties: faster first)",
+}
+
+
 def budget_picks(group: pd.DataFrame, baseline: str | None = None) -> list[Pick]:
-    """For one shape group (cells that ran): which implementation to choose under common budgets.
+    """For one shape group (cells that ran): which implementation to choose under common budgets (see BUDGET_HELP).
 
     Expects columns impl, time_s, memory_bytes, error, exact. Time is the median; memory the peak.
     """
@@ -58,22 +69,22 @@ def budget_picks(group: pd.DataFrame, baseline: str | None = None) -> list[Pick]
     if group.empty:
         return picks
     by_time = group.sort_values(["time_s", "impl"], kind="mergesort")
-    picks.append(_pick("fastest, no constraint", by_time))
+    picks.append(_pick("fastest", by_time))
     exact = by_time[by_time["exact"].fillna(False).astype(bool)]
     if len(exact) and len(exact) != len(by_time):
-        picks.append(_pick("fastest exact (within the dtype tolerance)", exact))
+        picks.append(_pick("fastest exact", exact))
     errors = by_time["error"]
     if errors.notna().any() and (~by_time["exact"].fillna(False).astype(bool)).any():
         for limit in ERROR_BUDGETS:
-            picks.append(_pick(f"fastest with relative error ≤ {limit:g}", by_time[errors <= limit]))
+            picks.append(_pick(f"fastest, error ≤ {limit:g}", by_time[errors <= limit]))
     memory = by_time["memory_bytes"]
     if memory.notna().any():
         by_memory = by_time[memory.notna()].sort_values(["memory_bytes", "time_s", "impl"], kind="mergesort")
-        picks.append(_pick("lowest peak memory", by_memory))
+        picks.append(_pick("least memory", by_memory))
         if baseline is not None and (by_time["impl"] == baseline).any():
             base_memory = by_time.loc[by_time["impl"] == baseline, "memory_bytes"].iloc[0]
             if pd.notna(base_memory) and base_memory > 0:
-                picks.append(_pick(f"fastest with at most half of {baseline}'s peak memory",
+                picks.append(_pick(f"fastest in ½ {baseline}'s memory",
                                    by_time[memory <= base_memory / 2]))
     if errors.notna().any():
         rank = "error_rank" if "error_rank" in by_time else "error"  # rounding-level differences are not accuracy
@@ -84,6 +95,18 @@ def budget_picks(group: pd.DataFrame, baseline: str | None = None) -> list[Pick]
 
 def _pick(budget: str, ordered: pd.DataFrame) -> Pick:
     if ordered.empty:
-        return Pick(budget, None, None, "nothing measured meets this budget")
+        return Pick(budget, None, None, "nothing measured meets this budget", ())
     row = ordered.iloc[0]
-    return Pick(budget, str(row["impl"]), row)
+    return Pick(budget, str(row["impl"]), row, eligible=tuple(ordered["impl"]))
+
+
+def within_noise(group: pd.DataFrame, impl: str) -> list[str]:
+    """Other implementations whose timing interquartile range overlaps ``impl``'s: their difference is not measured."""
+    if "time.q1" not in group or "time.q3" not in group:
+        return []
+    row = group[group["impl"] == impl]
+    if row.empty or row[["time.q1", "time.q3"]].isna().any(axis=None):
+        return []
+    low, high = float(row["time.q1"].iloc[0]), float(row["time.q3"].iloc[0])
+    others = group[(group["impl"] != impl) & (group["time.q1"] <= high) & (group["time.q3"] >= low)]
+    return sorted(others["impl"])

@@ -214,8 +214,8 @@ def pareto_figure(group: pd.DataFrame, colours: dict[str, str], name: str, title
                         zorder=2)
             if y == "error_plot" and tolerance > 0:
                 ax.axhspan(ax.get_ylim()[0], tolerance, color="#2e7d32", alpha=0.07, zorder=0, linewidth=0)
-                ax.text(0.99, 0.02, "below dtype tolerance: counts as exact", transform=ax.transAxes, ha="right", va="bottom",
-                        fontsize=7, color="#2e7d32")
+                ax.text(0.01, tolerance * 0.93, "below the dtype's rounding tolerance: counts as exact", transform=ax.get_yaxis_transform(),
+                        ha="left", va="top", fontsize=7, color="#2e7d32")
             _label_points(ax, panel, "time_s", y)
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -340,6 +340,37 @@ def speedup_heatmap(table: pd.DataFrame, baseline: str, name: str, title: str) -
         bar.set_label(f"speed-up vs {baseline} (log2 colour; >1 = faster)")
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{2 ** v:.2g}×"))
         ax.set_title(title, loc="left")
+        fig.tight_layout()
+        return to_svg(fig, name)
+
+
+# --- error distribution ------------------------------------------------------------------------------------------
+def error_strip(ran: pd.DataFrame, colours: dict[str, str], tolerances: dict[str, float], name: str) -> str:
+    """One row per implementation (most accurate at the top), one dot per cell: relative L2 error against the oracle."""
+    data = ran[ran["error"].notna()].copy()
+    data["error_plot"] = data["error"].clip(lower=ERROR_FLOOR)
+    order = data.groupby("impl")["error_plot"].median().sort_values(kind="mergesort")
+    impls = sorted(order.index, key=lambda i: (order[i], i))
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig, ax = plt.subplots(figsize=(10, 0.8 + 0.32 * len(impls)))
+        for row, impl in enumerate(impls):
+            values = np.sort(data.loc[data["impl"] == impl, "error_plot"].to_numpy(float))
+            offsets = (np.arange(len(values)) % 5 - 2) * 0.07  # deterministic spread so equal values stay visible
+            ax.scatter(values, row + offsets, s=18, color=colours.get(impl, "#333"), alpha=0.8, linewidth=0, zorder=3)
+            ax.plot([np.median(values)] * 2, [row - 0.3, row + 0.3], color="#222", linewidth=1.2, zorder=4)
+        for dtype, tolerance in sorted(tolerances.items()):
+            ax.axvline(tolerance, color="#2e7d32", linestyle=":", linewidth=1)
+            ax.text(tolerance, len(impls) - 0.4, f" {dtype} tolerance", color="#2e7d32", fontsize=7, va="bottom")
+        ax.set_yticks(range(len(impls)), impls)
+        ax.set_ylim(-0.6, len(impls) - 0.2)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        low = min(float(data["error_plot"].min()), *(tolerances.values() or [1.0]))
+        high = max(float(data["error_plot"].max()), *(tolerances.values() or [1e-12]))
+        ax.set_xlim(low / 3, high * 3)
+        _log_axis(ax.xaxis, _format_error)
+        ax.grid(True, axis="x", alpha=0.25)
+        ax.set_xlabel("relative L2 error of the output vs the float64 oracle (log; one dot per cell, bar = median)")
         fig.tight_layout()
         return to_svg(fig, name)
 

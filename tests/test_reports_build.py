@@ -251,3 +251,17 @@ def test_cli_usage_errors(capsys):
     assert cli(["frobnicate"]) == 2
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
     assert cli([]) == 2
+
+
+def test_repeated_measurements_of_a_cell_count_once_on_the_fronts(tmp_path):
+    older = dense_sweep("20260101-000000-vm", lengths=(1024,))
+    newer = dense_sweep("20260102-000000-vm", lengths=(1024,))
+    for rec in newer:
+        rec["timestamp"] += 86400
+        rec["time"]["median"] *= 0.5
+    page = build_report([write_run(tmp_path / "a", older), write_run(tmp_path / "b", newer)], tmp_path / "out").read_text()
+    assert "3 cell(s) were measured more than once" in page
+    frame = pd.read_csv(tmp_path / "out" / "cells.csv")
+    assert len(frame) == 6  # every measurement stays in the frame
+    newest_sdpa = [r for r in newer if r["impl"] == "sdpa"][0]["time"]["median"]
+    assert f"{newest_sdpa * 1e6:.3g} µs" in page  # the table shows the latest run's median

@@ -6,32 +6,28 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..context import ReportContext
-from ..html import Column, Section, anchor, esc, table
-from ..plots import format_bytes, format_seconds
+from ..context import ReportContext, group_tolerance
+from ..frame import shape_order
+from ..html import Column, Section, anchor, esc, figure, table
+from ..plots import error_strip, format_bytes, format_seconds
 
 TOP_OPERATORS = 8
 
 
 def _values(cells: pd.DataFrame, column: str) -> str:
+    """The distinct values of a column, as written in the records (a parameter 64 stays 64, not 64.0)."""
     if column not in cells:
         return "—"
-    return ", ".join(sorted(set(cells[column].dropna().astype(str)))) or "—"
+    values = {_plain(v) for v in cells[column].dropna()}
+    return ", ".join(sorted(values)) or "—"
 
 
-def error_distribution(ran: pd.DataFrame) -> list[dict]:
-    rows = []
-    for column, label in (("error", "relative L2"), ("error_max_abs", "max abs")):
-        values = ran[column].dropna().to_numpy(float)
-        if len(values) == 0:
-            continue
-        worst = ran.loc[ran[column].idxmax()]
-        rows.append({"metric": label, "cells": len(values), "min": values.min(), "median": float(np.median(values)),
-                     "p90": float(np.quantile(values, 0.9)), "max": values.max(), "worst": worst["shape"] + " · " + worst["device"]})
-    return rows
+def _plain(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def trace_link(trace_dir: str, out_dir: Path) -> str:
@@ -63,7 +59,7 @@ def profile_html(ran: pd.DataFrame, out_dir: Path) -> str:
     if profiled.empty:
         return ""
     parts = [f"<h4>Profiled cells ({len(profiled)})</h4>"]
-    for _, cell in profiled.sort_values(["series", "problem.seq_len", "shape"], kind="mergesort").iterrows():
+    for _, cell in profiled.sort_values(shape_order(profiled), kind="mergesort").iterrows():
         facts = [f"{esc(cell['shape'])} · {esc(cell['device'])}"]
         if pd.notna(cell.get("profile.kernels")):
             facts.append(f"{int(cell['profile.kernels'])} kernels")
@@ -83,13 +79,26 @@ def profile_html(ran: pd.DataFrame, out_dir: Path) -> str:
     return "".join(parts)
 
 
-def summary_row(impl: str, cells: pd.DataFrame, ran: pd.DataFrame) -> dict:
+def impl_block(cells: pd.DataFrame, ran: pd.DataFrame, out_dir: Path) -> str:
+    """Profiled cells and failures of one implementation; empty when it has neither."""
+    block = [profile_html(ran, out_dir)]
+    bad = cells[cells["status"].isin(["failed", "oom"])]
+    if len(bad):
+        bad_rows = bad.sort_values(shape_order(bad), kind="mergesort").to_dict("records")
+        block.append(table(bad_rows, [Column("status", "status", lambda s: f'<span class="badge {esc(s)}">{esc(s)}</span>', raw_html=True),
+                                      Column("shape", "shape"), Column("device", "device"), Column("reason", "message")],
+                           caption="Failures"))
+    return "".join(block)
+
+
+def summary_row(impl: str, cells: pd.DataFrame, ran: pd.DataFrame, has_block: bool) -> dict:
     counts = cells["status"].value_counts()
     param_columns = sorted(c for c in cells.columns if c.startswith("params.") and cells[c].notna().any())
     params = ", ".join(f"{c.removeprefix('params.')}={_values(cells, c)}" for c in param_columns) or "none"
     errors = ran["error"].dropna()
     worst = ran.loc[errors.idxmax()] if len(errors) else None
-    return {"impl": f'<a href="#impl-{esc(anchor(impl))}">{esc(impl)}</a>', "family": _values(cells, "family"),
+    more = f' <a href="#impl-{esc(anchor(impl))}-more">details ↓</a>' if has_block else ""
+    return {"impl": f'<b id="impl-{esc(anchor(impl))}">{esc(impl)}</b>{more}', "family": _values(cells, "family"),
             "exact": _values(cells, "exact"), "version": _values(cells, "impl_version"), "params": params,
             "cells": " · ".join(f"{'ran' if s == 'ok' else s} {int(n)}" for s, n in sorted(counts.items())),
             "build": _ms(ran, "build_ms"), "first": _ms(ran, "warmup_ms"),
@@ -103,34 +112,33 @@ def render(ctx: ReportContext):
     frame = ctx.frame
     index = frame.groupby("impl")["family"].first().reset_index().sort_values(["family", "impl"], kind="mergesort")
     fmt = lambda v: f"{v:.2e}"  # noqa: E731
-    rows = [summary_row(impl, frame[frame["impl"] == impl], ctx.ran[ctx.ran["impl"] == impl]) for impl in index["impl"]]
+    rows, blocks = [], []
+    for impl in index["impl"]:
+        cells, ran = frame[frame["impl"] == impl], ctx.ran[ctx.ran["impl"] == impl]
+        block = impl_block(cells, ran, ctx.out_dir)
+        rows.append(summary_row(impl, cells, ran, bool(block)))
+        if block:
+            blocks.append(f'<h3 id="impl-{esc(anchor(impl))}-more">{esc(impl)}</h3>' + block)
     parts = ["<p class=\"lead\">Every implementation (by family, then name): its parameters, what happened to its cells, its setup "
              "cost (build, and the first call, which includes any compilation) and its error against the float64 oracle over the "
-             "cells that ran. Below: the error distribution, profiler operators and trace links, and failures, per implementation.</p>"]
+             "cells that ran; then the error distribution, and per implementation its profiled cells (top operators, trace links) "
+             "and failures.</p>"]
     parts.append(table(rows, [Column("impl", "implementation", raw_html=True), Column("family", "family"), Column("exact", "exact"),
                               Column("version", "version"), Column("params", "parameters"), Column("cells", "cells"),
                               Column("build", "build", numeric=True), Column("first", "first call", numeric=True),
                               Column("err_median", "median rel. L2", fmt, numeric=True), Column("err_max", "max rel. L2", fmt, numeric=True),
                               Column("abs_max", "max abs", fmt, numeric=True), Column("worst", "worst cell"),
                               Column("memory_method", "memory measured by")]))
-    for impl in index["impl"]:
-        cells = frame[frame["impl"] == impl]
-        ran = ctx.ran[ctx.ran["impl"] == impl]
-        block = []
-        distribution = error_distribution(ran)
-        if distribution:
-            block.append(table(distribution, [Column("metric", "error vs float64 oracle"), Column("cells", "cells", numeric=True),
-                                              Column("min", "min", fmt, numeric=True), Column("median", "median", fmt, numeric=True),
-                                              Column("p90", "90th pct", fmt, numeric=True), Column("max", "max", fmt, numeric=True),
-                                              Column("worst", "worst cell")]))
-        block.append(profile_html(ran, ctx.out_dir))
-        bad = cells[cells["status"].isin(["failed", "oom"])]
-        if len(bad):
-            bad_rows = bad.sort_values(["series", "problem.seq_len", "shape"], kind="mergesort").to_dict("records")
-            block.append(table(bad_rows, [Column("status", "status", lambda s: f'<span class="badge {esc(s)}">{esc(s)}</span>', raw_html=True),
-                                          Column("shape", "shape"), Column("device", "device"), Column("reason", "message")],
-                               caption="Failures"))
-        parts.append(f'<h3 id="impl-{esc(anchor(impl))}">{esc(impl)}</h3>' + "".join(block))
+    if ctx.ran["error"].notna().any():
+        tolerances = {}
+        for dtype, cells in ctx.ran.groupby("problem.dtype"):
+            tolerance = group_tolerance(cells)
+            if tolerance > 0:
+                tolerances[str(dtype)] = tolerance
+        parts.append(figure(error_strip(ctx.ran, ctx.colours, tolerances, "error-distribution"),
+                            "Error distribution per implementation over every cell that ran; dotted lines: each dtype's rounding "
+                            "tolerance (exact kernels must stay left of it)."))
+    parts.extend(blocks)
     return Section("details", "Implementation details", "".join(parts))
 
 

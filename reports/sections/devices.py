@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..context import ReportContext
+from ..frame import natural_key, shape_order
 from ..html import Column, Section, table
 from ..plots import format_seconds
 
@@ -21,7 +22,10 @@ def side_by_side(ran: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         return table_, []
     speed = np.log(table_).sub(np.log(table_).mean(axis=1), axis=0).mean(axis=0)
     devices = sorted(table_.columns, key=lambda d: (speed[d], d))
-    return table_[devices].sort_index(), devices
+    # Rows in reading order: by implementation, then shape (numbers as numbers).
+    firsts = keyed.groupby("cell")[["impl", *shape_order(keyed)]].first()
+    rows = sorted(table_.index, key=lambda cell: natural_key(tuple(firsts.loc[cell])))
+    return table_.loc[rows, devices], devices
 
 
 def cuda_rows(ran: pd.DataFrame) -> list[dict]:
@@ -72,7 +76,7 @@ def render(ctx: ReportContext):
             for device in ordered:
                 columns.append(Column(device, device, format_seconds, numeric=True))
                 if device != ordered[0]:
-                    columns.append(Column(device + " ratio", f"÷ {ordered[0].split(' · ')[0]}", lambda v: f"{v:.2f}×", numeric=True))
+                    columns.append(Column(device + " ratio", f"÷ {ordered[0]}", lambda v: f"{v:.2f}×", numeric=True))
             parts.append(table(rows, columns))
     if cuda:
         throttled = sum(1 for r in cuda if r["throttled"])

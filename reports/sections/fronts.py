@@ -33,7 +33,8 @@ def render(ctx: ReportContext):
     for index, group in enumerate(group_order(ran)):
         cells = ran[ran["group"] == group].sort_values(["time_s", "impl"], kind="mergesort").copy()
         first = cells.iloc[0]
-        title = f"{first['shape']}  ·  {first['device_label']}  ·  suite {first['suite']}"
+        suites = ", ".join(sorted(set(cells["suite"])))
+        title = f"{first['shape']}  ·  {first['device_label']}  ·  suite {suites}"
         base = cells.loc[cells["impl"] == ctx.baseline, "time_s"]
         cells["speedup"] = float(base.iloc[0]) / cells["time_s"] if len(base) else float("nan")
         cells["front_mark"] = cells["front"].map(lambda f: '<span class="badge ok">front</span>' if f else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import ReportContext
+from ..frame import natural_key, shape_order
 from ..html import Column, Section, esc, figure, table
 from ..plots import format_bytes, format_seconds, heads_figure, palette
 
@@ -41,7 +42,7 @@ def render(ctx: ReportContext):
         colours = palette(with_dim["impl"])
         keys = ["device_label", "suite", "problem.model_dim", "problem.seq_len", "problem.dtype", "problem.mask_kind", "problem.mode"]
         keys = [k for k in keys if k in with_dim]
-        for index, (key, group) in enumerate(sorted(with_dim.groupby(keys, dropna=False), key=lambda kv: tuple(map(str, kv[0])))):
+        for index, (key, group) in enumerate(sorted(with_dim.groupby(keys, dropna=False), key=lambda kv: natural_key(kv[0]))):
             if group["problem.heads"].nunique() < 2:
                 continue
             labels = dict(zip(keys, key))
@@ -53,7 +54,7 @@ def render(ctx: ReportContext):
                                 f"heads {', '.join(str(int(h)) for h in sorted(group['problem.heads'].unique()))}"))
     for suite, suite_cells in sorted(cells.groupby("suite"), key=lambda kv: kv[0]):
         extras = _extra_columns(suite_cells)
-        ordered = suite_cells.sort_values(["series", "problem.seq_len", "time_s", "impl"], kind="mergesort")
+        ordered = suite_cells.sort_values([*shape_order(suite_cells), "time_s", "impl"], kind="mergesort")
         columns = [Column("impl", "implementation"), Column("shape", "shape"), Column("time_s", "median time", format_seconds, numeric=True),
                    Column("memory_bytes", "peak memory", format_bytes, numeric=True),
                    Column("error", "rel. L2 error", lambda v: f"{v:.2e}", numeric=True)]

@@ -7,15 +7,19 @@ import math
 import pandas as pd
 
 from ..context import ReportContext
+from ..frame import natural_key, shape_order
 from ..html import Column, Section, esc, figure, table
 from ..plots import scaling_figure
 from ..scaling import Crossover, crossover, fit_power_law
 
 
 def series_order(ran: pd.DataFrame) -> list[tuple[str, str]]:
-    """(device, series) pairs measured at two or more lengths, in reading order."""
+    """(device, series) pairs measured at two or more lengths, in reading order (device, then frame.SHAPE_ORDER)."""
     lengths = ran.groupby(["device_label", "series"])["problem.seq_len"].nunique()
-    return sorted(key for key, count in lengths.items() if count >= 2)
+    columns = [c for c in shape_order(ran) if c not in ("problem.seq_len", "problem.kv_seq_len", "shape")]
+    firsts = ran.groupby(["device_label", "series"])[columns].first()
+    keys = [key for key, count in lengths.items() if count >= 2]
+    return sorted(keys, key=lambda k: (k[0], natural_key(tuple(firsts.loc[k])), k[1]))
 
 
 def _per_length(rows: pd.DataFrame, column: str) -> pd.Series:

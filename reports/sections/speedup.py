@@ -20,7 +20,7 @@ def speedup_table(device_rows: pd.DataFrame, baseline: str) -> pd.DataFrame:
     for group in groups:
         cells = device_rows[device_rows["group"] == group]
         base = float(cells.loc[cells["impl"] == baseline, "time_s"].median())
-        rows[cells["shape"].iloc[0] + f" [{cells['suite'].iloc[0]}]"] = (base / cells.groupby("impl")["time_s"].median()).to_dict()
+        rows[cells["shape"].iloc[0]] = (base / cells.groupby("impl")["time_s"].median()).to_dict()
     frame = pd.DataFrame.from_dict(rows, orient="index")
     score = np.log(frame).mean(axis=0, skipna=True)
     order = sorted(frame.columns, key=lambda c: (-score[c] if np.isfinite(score[c]) else np.inf, c))
