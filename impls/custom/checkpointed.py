@@ -14,6 +14,9 @@ from torch.utils.checkpoint import checkpoint
 
 from ..registry import Impl, get, register
 
+CAPABILITIES = ("exact", "devices", "dtypes", "mask_kinds", "head_dim_min", "head_dim_max", "gqa", "dropout", "backward",
+                "cross_lengths", "requires", "install_hint")
+
 
 @register
 class Checkpointed(Impl):
@@ -27,8 +30,9 @@ class Checkpointed(Impl):
         if self.values["of"].split("[")[0] == self.name:
             raise ValueError("checkpointed[of=checkpointed] nests checkpointing (accepted: any other implementation)")
         self.inner = get(self.values["of"])
-        self.exact = self.inner.exact
-        self.efficiency = self.inner.efficiency / 1.3  # about one extra forward in a fwd+bwd call
+        for capability in CAPABILITIES:  # shown by `python -m impls`; the reasons come from the inner impl itself
+            setattr(self, capability, getattr(self.inner, capability))
+        self.efficiency = self.inner.efficiency  # the extra forward is counted in executed_flops
 
     def not_supported_reasons(self, problem):
         return self.inner.not_supported_reasons(problem)
