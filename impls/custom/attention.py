@@ -26,13 +26,12 @@ IMPORTANCE = ("norm", "focus")
 
 @dataclass(frozen=True)
 class CustomConfig:
-    """Names each choice. ``prune`` is a head count to prune (ranked by ``rank``); ``route`` is top-k routing."""
+    """Names each choice. ``route`` is top-k head routing (0: off). Pruning is not a config entry: ranking
+    heads needs inputs, so it is a call, ``CustomAttention.prune_least_important`` (or ``heads.prune``)."""
 
     score: str = "scaled-dot"
     mask: MaskStrategy = None
     heads: str = "standard"
-    prune: int = 0
-    rank: str = "norm"
     route: int = 0
     dropout: float = 0.0
     seed: int = 0
@@ -41,10 +40,8 @@ class CustomConfig:
         object.__setattr__(self, "score", canonical_score(self.score))
         if self.heads not in HEAD_SCHEMES:
             raise ValueError(f"heads={self.heads!r} is not a head scheme (accepted: {', '.join(HEAD_SCHEMES)})")
-        if self.rank not in IMPORTANCE:
-            raise ValueError(f"rank={self.rank!r} is not an importance measure (accepted: {', '.join(IMPORTANCE)})")
-        if self.prune < 0 or self.route < 0:
-            raise ValueError(f"prune={self.prune} and route={self.route} must be >= 0")
+        if self.route < 0:
+            raise ValueError(f"route={self.route} must be >= 0 (0: no routing)")
 
 
 class CustomAttention(nn.Module):
@@ -59,8 +56,7 @@ class CustomAttention(nn.Module):
     @classmethod
     def from_config(cls, config: CustomConfig, heads: int, head_dim: int, kv_heads: int | None = None,
                     scale: float | None = None) -> CustomAttention:
-        """Build every part from the config; parameters are drawn from ``config.seed``. Pruning happens
-        separately (``prune_least_important``) because ranking heads needs inputs."""
+        """Build every part from the config; parameters are drawn from ``config.seed``."""
         scale = scale if scale is not None else 1.0 / math.sqrt(head_dim)
         manager = AttentionHeadManager(heads, head_dim, kv_heads, talking=config.heads == "talking",
                                        route_top_k=config.route, seed=config.seed)

@@ -81,8 +81,8 @@ class Custom(Impl):
     def config(self, problem) -> CustomConfig:
         window = self.values["window"]
         mask = intersect(problem.mask, Local(window) if window else None)
-        return CustomConfig(score=self.values["score"], mask=mask, heads=self.values["heads"], prune=self.pruned_count(problem.heads) or 0,
-                            rank=self.values["rank"], route=self.values["route"], dropout=problem.dropout, seed=self.values["seed"])
+        return CustomConfig(score=self.values["score"], mask=mask, heads=self.values["heads"], route=self.values["route"],
+                            dropout=problem.dropout, seed=self.values["seed"])
 
     def extra_reasons(self, problem):
         reasons = []
