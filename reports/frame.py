@@ -60,6 +60,10 @@ def describe_problem(problem: dict, with_length: bool = True) -> str:
     parts.append(str(mask if mask not in (None, "") else "none"))
     if problem.get("dropout"):
         parts.append(f"p={problem['dropout']:g}")
+    scale, head_dim = problem.get("scale"), problem.get("head_dim")
+    if isinstance(scale, (int, float)) and isinstance(head_dim, (int, float)) and head_dim > 0 \
+            and abs(scale * head_dim ** 0.5 - 1) > 1e-6:  # only a non-default softmax scale is worth naming
+        parts.append(f"scale={scale:g}")
     parts.append(str(problem.get("mode", "?")))
     for key in sorted(problem):
         if key not in _SHAPE_FIELDS:

@@ -400,8 +400,10 @@ def heads_figure(series: pd.DataFrame, colours: dict[str, str], name: str, title
                 ax.set_yscale("log")
                 _widen(ax)
                 _log_axis(ax.yaxis, formatter, kind)
-                ax.legend(loc="best", frameon=False, fontsize=7)
             ax.set_ylabel(f"{ylabel} (log)")
         fig.suptitle(title, x=0.01, ha="left", fontsize=10)
         fig.tight_layout()
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.01, 0.0), ncol=min(4, max(1, len(labels))), frameon=False,
+                   fontsize=8)
         return to_svg(fig, name)

@@ -25,8 +25,8 @@ def _head_layout(row) -> str:
 
 
 def _extra_columns(cells: pd.DataFrame) -> list[str]:
-    columns = [c for c in cells.columns if c.startswith("extra.") and pd.to_numeric(cells[c], errors="coerce").notna().any()]
-    return sorted(columns)
+    """The suite's own metrics (record['extra']) that at least one of its cells recorded."""
+    return sorted(c for c in cells.columns if c.startswith("extra.") and cells[c].notna().any())
 
 
 def render(ctx: ReportContext):
@@ -65,7 +65,11 @@ def render(ctx: ReportContext):
 
 
 def _number(value) -> str:
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
+    """Integers in full with separators, other numbers to 4 significant digits, anything else as written."""
+    if isinstance(value, bool):
         return str(value)
+    if isinstance(value, (int, float)):
+        if float(value).is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{float(value):.4g}"
+    return str(value)
