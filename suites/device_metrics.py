@@ -108,7 +108,9 @@ class DeviceMetrics:
         during = [s for s in samples.get("during", []) if s is not None]
         every = [s for s in (samples["before"], *during, samples["after"]) if s is not None]
         mhz = lambda s: s.sm_clock_mhz if s is not None else None  # noqa: E731
-        return {"sm_clock_mhz_before": mhz(samples["before"]), "sm_clock_mhz_during": [s.sm_clock_mhz for s in during],
+        busy = [s.sm_clock_mhz for s in every if not s.idle]
+        return {"sm_clock_mhz": min(busy) if busy else None,  # the lowest clock seen while busy: what throttling is judged by
+                "sm_clock_mhz_before": mhz(samples["before"]), "sm_clock_mhz_during": [s.sm_clock_mhz for s in during],
                 "sm_clock_mhz_after": mhz(samples["after"]), "max_sm_clock_mhz": reader.max_sm_clock_mhz,
                 "clock_reasons": sorted({r for s in every for r in s.reasons}),
                 "throttled": throttled(every, reader.max_sm_clock_mhz)}

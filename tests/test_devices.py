@@ -353,7 +353,7 @@ def test_cuda_cells_record_event_times_clocks_and_agreement(cuda_metrics, monkey
     assert cuda["warmup_ms"] == pytest.approx(6.0) and cuda["warmup_calls"] == 2
     # NVML: 345 MHz before (idle: ignored), 1700 twice while busy, 1710 after: below 90% of 1980.
     assert cuda["sm_clock_mhz_before"] == 345 and cuda["sm_clock_mhz_during"] == [1700, 1700]
-    assert cuda["sm_clock_mhz_after"] == 1710 and cuda["max_sm_clock_mhz"] == 1980
+    assert cuda["sm_clock_mhz_after"] == 1710 and cuda["max_sm_clock_mhz"] == 1980 and cuda["sm_clock_mhz"] == 1700
     assert cuda["throttled"] is True
     assert session.peaks_asked == [("cuda:0", torch.bfloat16)]
     assert "graph_median_s" not in cuda and "error" not in cuda
