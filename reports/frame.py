@@ -144,7 +144,8 @@ def tidy_frame(records: list[dict]) -> pd.DataFrame:
     frame["suite"] = frame["suite"].fillna("?").astype(str)
     for column in ("time_s", "memory_bytes", "error", "error_max_abs", "problem.seq_len", "flops_per_s", "peak_fraction",
                    "time.min", "time.max", "time.iqr", "problem.heads", "problem.head_dim"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        # Non-finite metrics are missing metrics: a front or a fit cannot rank infinity.
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").replace([float("inf"), float("-inf")], float("nan"))
     first = ["run_id", "suite", "machine", "device", "device_name", "device_label", "impl", "family", "status", "reason_code",
              "reason", "shape"]
     rest = sorted(c for c in frame.columns if c not in first)

@@ -134,6 +134,8 @@ def test_missing_metrics_skipped_failed_and_oom_cells_still_make_a_report(tmp_pa
         record("flex", 1024, status="skipped", reason_code="missing-package", reason="needs triton (pip install triton)"),
         record("xformers", 1024, status="failed", reason_code="raised", reason="RuntimeError: kernel exploded at row 7"),
         record("sdpa-math", 8192, status="oom", reason_code="oom", reason="CUDA out of memory. Tried to allocate 8 GiB"),
+        record("performer", 1024, error=float("inf"), family="linear", exact=False),  # a non-finite metric is a missing one
+        record("linformer", 1024, time=0.0, family="linear", exact=False),  # a zero time cannot be ranked or fitted
     ]
     page = build_report([write_run(tmp_path / "run", records)], tmp_path / "out").read_text()
     for text in ("kernel exploded at row 7", "missing-package", "needs triton", "budget", "Tried to allocate 8 GiB"):

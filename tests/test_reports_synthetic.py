@@ -51,9 +51,10 @@ def record(impl: str, seq_len: int, *, time: float | None = 1e-3, memory: int | 
     if time is not None:
         rec["time"] = {"min": time * (1 - spread), "max": time * (1 + spread), "mean": time, "stddev": time * spread / 2, "median": time,
                        "iqr": time * spread, "q1": time * (1 - spread / 2), "q3": time * (1 + spread / 2), "rounds": 5, "iterations": 1,
-                       "ops": 1 / time, "data": [time * (1 + spread * (i - 2) / 2) for i in range(5)]}
-        rec["flops_per_s"] = flops / time
-        rec["peak_fraction"] = flops / time / 1e11
+                       "ops": 1 / time if time else None, "data": [time * (1 + spread * (i - 2) / 2) for i in range(5)]}
+        if time:
+            rec["flops_per_s"] = flops / time
+            rec["peak_fraction"] = flops / time / 1e11
     return rec
 
 
