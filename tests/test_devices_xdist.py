@@ -15,6 +15,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--attn-preset", "smoke", "--attn-impls", "naive", "--attn-seq-lens", "64", "--attn-heads", "2",
          "--attn-kv-heads", "h,1", "--attn-head-dims", "16", "--attn-masks", "causal", "--attn-modes", "fwd", "--attn-no-report"]
@@ -53,6 +55,13 @@ def test_two_workers_own_their_devices_and_write_one_run(tmp_path):
     saved = json.loads((run / "pytest-benchmark-gw0.json").read_text())
     assert len(saved["benchmarks"]) == 2  # the CPU's two cells, timed by pytest-benchmark in worker gw0
     assert not (run / "pytest-benchmark-gw1.json").exists()  # gw1 only skipped cells
+    # The report reads every worker's file of the run.
+    pd = pytest.importorskip("pandas")
+    from reports.build import build_report
+
+    build_report([run], tmp_path / "report")
+    frame = pd.read_csv(tmp_path / "report" / "cells.csv")
+    assert Counter(frame["device"]) == {"cpu": 2, "cuda:0": 2, "cuda:1": 2}
 
 
 def test_a_load_balancing_dist_mode_is_refused(tmp_path):
