@@ -36,6 +36,7 @@ def pytest_addoption(parser):
 # --- pytest-xdist ----------------------------------------------------------------------------------------
 _XDIST_SWEEP = pytest.StashKey[bool]()
 _ASKED_DISABLE = pytest.StashKey[bool]()
+_COLLECTED = pytest.StashKey[dict]()
 
 
 def _is_worker(config) -> bool:
@@ -122,8 +123,24 @@ def pytest_sessionstart(session):
         benchmarks.only = True
         if _is_worker(config):
             # This worker has its devices to itself, so its timings are as good as a lone process's.
-            benchmarks.disabled = False
+            benchmarks.disabled = bool(config.stash[_ASKED_DISABLE])
             benchmarks.save = benchmarks.autosave = False  # numbered storage files would race; see sessionfinish
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    node.config.stash.setdefault(_COLLECTED, {})[node.workerinput["workerid"]] = len(ids)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session):
+    result = yield
+    collected = session.config.stash.get(_COLLECTED, None)
+    if collected and _sweep_under_xdist(session.config):
+        # xdist reports the last worker's count as the session's; under --dist each a worker that owns
+        # nothing would make that zero, and pytest would exit with "no tests collected".
+        session.testscollected = sum(collected.values())
+    return result
 
 
 def pytest_report_header(config):

@@ -30,18 +30,19 @@ def sweep(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_two_workers_own_their_devices_and_write_one_run(tmp_path):
-    result = sweep(tmp_path, "-n", "2", "--attn-devices", "all")
+def test_each_worker_owns_its_devices_and_all_write_one_run(tmp_path):
+    result = sweep(tmp_path, "-n", "4", "--attn-devices", "all")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "gw0 → cuda:0 + cpu, gw1 → cuda:1" in result.stdout
+    assert "gw0 → cuda:0, gw1 → cuda:1, gw2 → cpu, gw3 → nothing" in result.stdout
     assert "Benchmarks are automatically disabled" not in result.stdout + result.stderr
     runs = list((tmp_path / "results").iterdir())
     assert len(runs) == 1, runs  # every worker wrote into the controller's run
     run = runs[0]
     by_file = {f.name: [json.loads(line) for line in f.read_text().splitlines()] for f in run.glob("cells*.jsonl")}
-    assert set(by_file) == {"cells-gw0.jsonl", "cells-gw1.jsonl"}
-    assert {r["problem"]["device"] for r in by_file["cells-gw0.jsonl"]} == {"cuda:0", "cpu"}
+    assert set(by_file) == {"cells-gw0.jsonl", "cells-gw1.jsonl", "cells-gw2.jsonl"}  # gw3 owns nothing and ran nothing
+    assert {r["problem"]["device"] for r in by_file["cells-gw0.jsonl"]} == {"cuda:0"}
     assert {r["problem"]["device"] for r in by_file["cells-gw1.jsonl"]} == {"cuda:1"}
+    assert {r["problem"]["device"] for r in by_file["cells-gw2.jsonl"]} == {"cpu"}
     every = [r for rows in by_file.values() for r in rows]
     assert Counter(r["problem"]["device"] for r in every) == {"cpu": 2, "cuda:0": 2, "cuda:1": 2}
     assert len({r["cell_id"] for r in every}) == 6 and {r["run_id"] for r in every} == {run.name}
@@ -50,11 +51,11 @@ def test_two_workers_own_their_devices_and_write_one_run(tmp_path):
     assert all(r["device_peak_bandwidth"] > 0 and r["bandwidth_fraction"] > 0 for r in cpu)
     assert all(r["status"] == "skipped" and r["device_name"] == "Fake GPU (test)" for r in every if r not in cpu)
     info = json.loads((run / "run.json").read_text())
-    assert info["devices"] == ["cuda:0", "cpu", "cuda:1"]
-    assert info["device_assignment"] == {"gw0": ["cuda:0", "cpu"], "gw1": ["cuda:1"]}
-    saved = json.loads((run / "pytest-benchmark-gw0.json").read_text())
-    assert len(saved["benchmarks"]) == 2  # the CPU's two cells, timed by pytest-benchmark in worker gw0
-    assert not (run / "pytest-benchmark-gw1.json").exists()  # gw1 only skipped cells
+    assert info["devices"] == ["cuda:0", "cuda:1", "cpu"]
+    assert info["device_assignment"] == {"gw0": ["cuda:0"], "gw1": ["cuda:1"], "gw2": ["cpu"], "gw3": []}
+    saved = json.loads((run / "pytest-benchmark-gw2.json").read_text())
+    assert len(saved["benchmarks"]) == 2  # the CPU's two cells, timed by pytest-benchmark in worker gw2
+    assert sorted(p.name for p in run.glob("pytest-benchmark-*.json")) == ["pytest-benchmark-gw2.json"]  # the others only skipped
     # The report reads every worker's file of the run.
     pd = pytest.importorskip("pandas")
     from reports.build import build_report
