@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(f"usage: {USAGE}\n\n  build   build an HTML report from result files (python -m reports build --help)\n"
-              "  gate    the noise-aware regression gate (python -m reports gate --help)")
+              "  gate    the noise-aware regression gate (python -m reports gate --help)", file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     if command is None:
