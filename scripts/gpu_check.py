@@ -37,15 +37,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+
+from gpu_check_tables import correctness_table, crosscheck_table, summary_table, sweep_table  # noqa: E402
+from gpu_check_timing import CROSSCHECK_CELLS, crosscheck  # noqa: E402
 
 OPTIONAL = ("triton", "xdist", "pynvml", "xformers", "pandas", "matplotlib")
 REQUIRED = ("pytest", "pytest_benchmark")
 SWEEP_IMPLS = "sdpa,sdpa-flash,sdpa-efficient,sdpa-cudnn,sdpa-math,naive,flex,xformers"
-# Cells the cross-check re-times, most interesting first; flex is left out (a fresh process would recompile it).
-CROSSCHECK_PREFERENCE = ("sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa", "naive", "sdpa-math", "xformers")
-CROSSCHECK_CELLS = 4
-TIMING_TOLERANCE = 0.15  # events vs do_bench: a larger gap is flagged (a warning: timings are noisy, not wrong)
 
 
 @dataclass
@@ -199,159 +198,6 @@ def sweep_records(results: Path) -> list[dict]:
     return [json.loads(line) for f in sorted(runs[-1].glob("cells*.jsonl")) for line in f.read_text().splitlines() if line.strip()]
 
 
-# --- timing cross-check -----------------------------------------------------------------------------------------
-def pick_crosscheck_cells(records: list[dict], count: int = CROSSCHECK_CELLS) -> list[dict]:
-    ok = [r for r in records if r.get("status") == "ok" and r.get("impl") in CROSSCHECK_PREFERENCE]
-    ok.sort(key=lambda r: (CROSSCHECK_PREFERENCE.index(r["impl"]), -r["problem"]["seq_len"], r["problem"]["mode"]))
-    chosen, seen_modes = [], {}
-    for record in ok:  # spread over impls and modes rather than the first impl's every cell
-        key = (record["impl"], record["problem"]["mode"])
-        if key in seen_modes:
-            continue
-        seen_modes[key] = True
-        chosen.append(record)
-        if len(chosen) == count:
-            break
-    return chosen
-
-
-def problem_from(record: dict):
-    from impls import Problem
-
-    p = record["problem"]
-    default_scale = p["head_dim"] ** -0.5
-    return Problem(batch=p["batch"], seq_len=p["seq_len"], kv_seq_len=p["kv_seq_len"], heads=p["heads"], kv_heads=p["kv_heads"],
-                   head_dim=p["head_dim"], dtype=p["dtype"], device=p["device"], mask=None if p["mask"] == "none" else p["mask"],
-                   dropout=p.get("dropout", 0.0), mode=p["mode"], scale=None if abs(p["scale"] - default_scale) < 1e-12 else p["scale"])
-
-
-def crosscheck_cell(record: dict) -> dict:
-    """Re-time one sweep cell: do_bench and our event timer on CUDA, torch.utils.benchmark on the CPU."""
-    import torch
-
-    from impls import get
-    from suites.harness import timed_callable
-
-    problem = problem_from(record)
-    impl = get(record["impl"])
-    q, k, v = problem.make_inputs(seed=0)
-    grad_out = problem.make_grad_output(seed=0) if problem.needs_grad else None
-    call = timed_callable(problem, impl.build(problem, q, k, v), q, k, v, grad_out, synchronized=False)
-    row = {"cell": f"{record['impl']} L{problem.seq_len} {problem.mode}", "sweep_bench_s": record["time"]["median"],
-           "sweep_event_s": (record.get("cuda") or {}).get("event_median_s")}
-    if problem.device_type == "cuda":
-        from suites.cuda_timing import L2Flusher, flush_bytes_for, l2_cache_bytes, time_with_events
-
-        flush = L2Flusher(problem.device, flush_bytes_for(l2_cache_bytes(problem.device)))
-        row["events_s"] = time_with_events(call, problem.device, rounds=100, flush=flush).median_s
-        row["reference_s"], row["reference"] = do_bench_seconds(call)
-    else:
-        import torch.utils.benchmark as torch_benchmark
-
-        timer = torch_benchmark.Timer(stmt="call()", globals={"call": call}, num_threads=torch.get_num_threads())
-        row["reference_s"], row["reference"] = timer.blocked_autorange(min_run_time=0.2).median, "torch.utils.benchmark"
-        row["events_s"] = None
-    ours = row["events_s"] if row["events_s"] is not None else row["sweep_bench_s"]
-    row["ratio"] = ours / row["reference_s"] if row["reference_s"] else None
-    return row
-
-
-def do_bench_seconds(call) -> tuple[float | None, str]:
-    if importlib.util.find_spec("triton") is None:
-        return None, "missing-package: triton"
-    import inspect
-
-    from triton.testing import do_bench
-
-    kwargs = {"warmup": 25, "rep": 100}
-    if "return_mode" in inspect.signature(do_bench).parameters:
-        kwargs["return_mode"] = "median"
-    else:
-        kwargs["quantiles"] = [0.5]
-    result = do_bench(call, **kwargs)
-    milliseconds = result[0] if isinstance(result, (list, tuple)) else result
-    return float(milliseconds) / 1e3, "triton.testing.do_bench"
-
-
-def crosscheck(records: list[dict]) -> StepResult:
-    start = time.perf_counter()
-    cells = pick_crosscheck_cells(records)
-    if not cells:
-        return StepResult("crosscheck", "skipped", 0.0, "no measured cell to re-time (did the sweep run?)")
-    rows = []
-    for record in cells:
-        try:
-            rows.append(crosscheck_cell(record))
-        except Exception as exc:  # noqa: BLE001 - one cell's failure is reported in its row
-            rows.append({"cell": f"{record['impl']} L{record['problem']['seq_len']} {record['problem']['mode']}",
-                         "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:150]}"})
-    off = [r for r in rows if r.get("ratio") is not None and abs(r["ratio"] - 1) > TIMING_TOLERANCE]
-    errors = [r for r in rows if "error" in r]
-    status = "failed" if errors else ("warn" if off else "ok")
-    detail = f"{len(rows)} cells; {len(off)} beyond ±{TIMING_TOLERANCE:.0%}" + (f"; {len(errors)} errors" if errors else "")
-    return StepResult("crosscheck", status, time.perf_counter() - start, detail, {"rows": rows})
-
-
-# --- tables --------------------------------------------------------------------------------------------------------
-def render_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)] if rows else [len(h) for h in headers]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def _ms(seconds) -> str:
-    return f"{seconds * 1e3:.3f}" if isinstance(seconds, (int, float)) else "-"
-
-
-def correctness_table(outcomes: list[dict]) -> str:
-    dtypes = sorted({o["dtype"] for o in outcomes}, key=("bfloat16", "float16", "float32").index)
-    rows = []
-    for impl in sorted({o["impl"] for o in outcomes}):
-        cells = []
-        for dtype in dtypes:
-            mine = [o for o in outcomes if o["impl"] == impl and o["dtype"] == dtype]
-            counts = {kind: sum(o["outcome"] == kind for o in mine) for kind in ("passed", "failed", "skipped")}
-            text = f"{counts['passed']} ok" + (f" {counts['failed']} FAIL" if counts["failed"] else "") + \
-                (f" {counts['skipped']} skip" if counts["skipped"] else "")
-            cells.append(text if mine else "-")
-        rows.append([impl, *cells])
-    return render_table(["impl", *dtypes], rows)
-
-
-def sweep_table(records: list[dict]) -> str:
-    rows = []
-    for r in sorted(records, key=lambda r: (r["impl"], r["problem"]["seq_len"], r["problem"]["mode"])):
-        cuda = r.get("cuda") or {}
-        if r["status"] != "ok":
-            rows.append([r["impl"], r["problem"]["seq_len"], r["problem"]["mode"], r["status"] + ": " + str(r.get("reason_code")),
-                         *["-"] * 7])
-            continue
-        agreement = cuda.get("agreement")
-        rows.append([r["impl"], r["problem"]["seq_len"], r["problem"]["mode"], _ms(r["time"]["median"]), _ms(cuda.get("event_median_s")),
-                     f"{agreement:.2f}" if agreement else "-", _ms(cuda.get("graph_median_s")) if "graph_median_s" in cuda else "-",
-                     f"{r.get('flops_per_s', 0) / 1e12:.2f}", f"{100 * r.get('peak_fraction', 0):.0f}%",
-                     f"{100 * r['bandwidth_fraction']:.0f}%" if r.get("bandwidth_fraction") else "-",
-                     ("THROTTLED " if cuda.get("throttled") else "") + str(cuda.get("sm_clock_mhz") or "-")])
-    return render_table(["impl", "L", "mode", "bench ms", "event ms", "ev/bench", "graph ms", "TFLOP/s", "%peak", "%bw", "SM MHz"], rows)
-
-
-def crosscheck_table(rows: list[dict]) -> str:
-    body = []
-    for r in rows:
-        if "error" in r:
-            body.append([r["cell"], r["error"], "", "", "", "", ""])
-            continue
-        ratio = r.get("ratio")
-        flag = "" if ratio is None or abs(ratio - 1) <= TIMING_TOLERANCE else " !"
-        body.append([r["cell"], _ms(r.get("reference_s")), _ms(r.get("events_s")), _ms(r.get("sweep_event_s")), _ms(r.get("sweep_bench_s")),
-                     (f"{ratio:.3f}" if ratio else "-") + flag, r.get("reference", "")])
-    return render_table(["cell", "ref ms", "events ms", "sweep ev ms", "sweep bench ms", "ours/ref", "reference"], body)
-
-
-def summary_table(steps: list[StepResult]) -> str:
-    return render_table(["step", "status", "seconds", "detail"], [[s.name, s.status, f"{s.seconds:.0f}", s.detail] for s in steps])
-
-
 # --- main ------------------------------------------------------------------------------------------------------------
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/gpu_check.sh", description=__doc__.split("\n\n")[0])
@@ -440,7 +286,12 @@ def run_checks(plan: Plan, env_info: dict) -> int:
     steps.append(sweep)
 
     print("[3/3] timing cross-check ...", flush=True)
-    check = crosscheck(records) if time.perf_counter() < deadline else StepResult("crosscheck", "timeout", 0.0, "no time left")
+    start = time.perf_counter()
+    if start < deadline:
+        status, detail, rows = crosscheck(records)
+        check = StepResult("crosscheck", status, time.perf_counter() - start, detail, {"rows": rows})
+    else:
+        check = StepResult("crosscheck", "timeout", 0.0, "no time left")
     steps.append(check)
 
     (out / "crosscheck.json").write_text(json.dumps(check.data, indent=2, default=str))

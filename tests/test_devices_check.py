@@ -27,6 +27,8 @@ def load_gpu_check():
 
 
 gpu_check = load_gpu_check()
+import gpu_check_tables  # noqa: E402 - beside gpu_check.py, importable once it is loaded
+import gpu_check_timing  # noqa: E402
 
 
 def run_script(*args: str, out: Path | None = None) -> subprocess.CompletedProcess:
@@ -94,16 +96,16 @@ def test_junit_ids_are_split_even_when_names_contain_dashes(tmp_path):
         ("sdpa-flash", "padding-cross", "bfloat16", "fwd+bwd", "passed"),
         ("custom[score=dot]", "causal+padding-d80", "float16", "fwd", "failed"),
         ("xformers", "gqa-causal", "float32", "fwd", "skipped")]
-    table = gpu_check.correctness_table(outcomes)
+    table = gpu_check_tables.correctness_table(outcomes)
     assert "1 FAIL" in table and "0 ok 1 skip" in table
 
 
 def test_a_cell_is_rebuilt_from_its_record():
     problem = Problem(batch=2, seq_len=96, kv_seq_len=80, heads=4, kv_heads=2, head_dim=32, dtype="bfloat16", mask="padding",
                       mode="fwd+bwd")
-    assert gpu_check.problem_from({"problem": problem.to_dict()}) == problem
+    assert gpu_check_timing.problem_from({"problem": problem.to_dict()}) == problem
     scaled = problem.with_(scale=0.3)
-    assert gpu_check.problem_from({"problem": scaled.to_dict()}) == scaled
+    assert gpu_check_timing.problem_from({"problem": scaled.to_dict()}) == scaled
 
 
 def test_crosscheck_picks_a_spread_of_measured_cells():
@@ -113,13 +115,13 @@ def test_crosscheck_picks_a_spread_of_measured_cells():
     records = [rec("sdpa-flash", 1024, "fwd"), rec("sdpa-flash", 4096, "fwd"), rec("sdpa-flash", 4096, "fwd+bwd"),
                rec("flex", 4096, "fwd"), rec("naive", 1024, "fwd"), rec("sdpa-cudnn", 4096, "fwd", status="skipped"),
                rec("sdpa-efficient", 4096, "fwd")]
-    chosen = [(r["impl"], r["problem"]["seq_len"], r["problem"]["mode"]) for r in gpu_check.pick_crosscheck_cells(records)]
+    chosen = [(r["impl"], r["problem"]["seq_len"], r["problem"]["mode"]) for r in gpu_check_timing.pick_crosscheck_cells(records)]
     assert chosen == [("sdpa-flash", 4096, "fwd"), ("sdpa-flash", 4096, "fwd+bwd"), ("sdpa-efficient", 4096, "fwd"), ("naive", 1024, "fwd")]
 
 
 def test_do_bench_absent_is_a_reason_not_a_crash(monkeypatch):
-    monkeypatch.setattr(gpu_check.importlib.util, "find_spec", lambda name: None)
-    assert gpu_check.do_bench_seconds(lambda: None) == (None, "missing-package: triton")
+    monkeypatch.setattr(gpu_check_timing.importlib.util, "find_spec", lambda name: None)
+    assert gpu_check_timing.do_bench_seconds(lambda: None) == (None, "missing-package: triton")
 
 
 def test_do_bench_median_in_seconds(monkeypatch):
@@ -135,6 +137,6 @@ def test_do_bench_median_in_seconds(monkeypatch):
     testing.do_bench = do_bench
     monkeypatch.setitem(sys.modules, "triton", types.ModuleType("triton"))
     monkeypatch.setitem(sys.modules, "triton.testing", testing)
-    monkeypatch.setattr(gpu_check.importlib.util, "find_spec", lambda name: object())
-    assert gpu_check.do_bench_seconds(lambda: None) == (1.5e-3, "triton.testing.do_bench")
+    monkeypatch.setattr(gpu_check_timing.importlib.util, "find_spec", lambda name: object())
+    assert gpu_check_timing.do_bench_seconds(lambda: None) == (1.5e-3, "triton.testing.do_bench")
     assert calls == {"warmup": 25, "rep": 100, "return_mode": "median"}
