@@ -1,0 +1,106 @@
+"""From measurements to verdicts: per-benchmark entries, the overall verdict and the exit code."""
+
+from __future__ import annotations
+
+from .margins import error_verdict, memory_verdict
+from .stats import Comparison, adjust, timing_verdict
+
+PASS, REGRESSION, INCONCLUSIVE, INFRASTRUCTURE = 0, 1, 2, 3
+# Most severe first: a benchmark's verdict is the worst of its time, memory, error and status verdicts.
+SEVERITY = ("regression", "inconclusive", "improvement", "new", "unchanged")
+RUNS = ("ok",)
+
+
+def entry(cell: dict, base: dict | None, head: dict) -> dict:
+    """A benchmark's skeleton: identity and both sides' setup status, memory and error."""
+    base = base or {"status": "missing", "reason": "not measured"}
+    result = {"id": cell["id"], "impl": cell["impl"], "problem": cell["problem"],
+              "status": {"base": base["status"], "head": head["status"]},
+              "reason": {"base": base.get("reason"), "head": head.get("reason")}, "notes": []}
+    both = base["status"] in RUNS and head["status"] in RUNS
+    if base["status"] in RUNS and head["status"] not in RUNS:
+        result["notes"].append(f"head {head['status']}: {head.get('reason')}")
+        result["status_verdict"] = "regression"
+    elif head["status"] in RUNS and base["status"] not in RUNS:
+        result["notes"].append(f"base {base['status']}: {base.get('reason')}")
+        result["status_verdict"] = "new"
+    elif not both:
+        result["notes"].append(f"fails on both sides: {head.get('reason')}")
+        result["status_verdict"] = "inconclusive"
+    if both:
+        verdict, why = memory_verdict(base.get("peak_bytes"), head.get("peak_bytes"))
+        result["memory"] = {"verdict": verdict, "why": why, "base_bytes": base.get("peak_bytes"),
+                            "head_bytes": head.get("peak_bytes"), "method": head.get("peak_method")}
+        verdict, why = error_verdict(base.get("error"), head.get("error"), head.get("tolerance"))
+        result["error"] = {"verdict": verdict, "why": why, "base": base.get("error"), "head": head.get("error"),
+                           "tolerance": head.get("tolerance")}
+    return result
+
+
+def comparable(entries: list[dict]) -> list[dict]:
+    return [e for e in entries if e["status"]["base"] in RUNS and e["status"]["head"] in RUNS]
+
+
+def judge_timing(entries: list[dict], comparisons: list[Comparison], floors: list[float], alpha: float) -> list[dict]:
+    """Attach timing results (Holm across these benchmarks); returns the entries flagged as regression candidates."""
+    adjust(comparisons, alpha)
+    flagged = []
+    for e, c, floor in zip(entries, comparisons, floors):
+        verdict, why = timing_verdict(c, floor, alpha)
+        e["time"] = {"verdict": verdict, "why": why, "floor": floor, **timing_fields(c)}
+        if verdict == "regression":
+            flagged.append(e)
+    return flagged
+
+
+def timing_fields(c: Comparison) -> dict:
+    return {"change": c.change, "interval": list(c.interval), "p": c.p_slower, "p_adjusted": c.p_slower_adjusted,
+            "p_faster": c.p_faster, "p_faster_adjusted": c.p_faster_adjusted, "mde": c.mde, "pairs": c.samples,
+            "standard_error": c.standard_error, **c.extra}
+
+
+def settle_confirmation(e: dict, c: Comparison, alpha: float) -> None:
+    """A flagged regression stands only if a fresh process pair flags it again."""
+    timing = e["time"]
+    confirmed = c.p_slower_adjusted < alpha and c.change >= timing["floor"]
+    timing["confirmation"] = {"confirmed": confirmed, **timing_fields(c)}
+    if not confirmed:
+        timing["verdict"] = "inconclusive"
+        timing["why"] = (f"flagged ({timing['change']:+.1%}, adjusted p={timing['p_adjusted']:.2g}) but not reproduced in a "
+                         f"fresh process pair ({c.change:+.1%}, adjusted p={c.p_slower_adjusted:.2g})")
+    else:
+        timing["why"] += f"; reproduced in a fresh process pair ({c.change:+.1%}, adjusted p={c.p_slower_adjusted:.2g})"
+
+
+def settle_unmeasured(e: dict) -> None:
+    e["time"]["confirmation"] = {"confirmed": False}
+    e["time"]["verdict"] = "inconclusive"
+    e["time"]["why"] += "; could not be re-measured in a fresh process pair"
+
+
+def overall(e: dict) -> str:
+    verdicts = [e.get("status_verdict")] + [e.get(part, {}).get("verdict") for part in ("time", "memory", "error")]
+    present = [v for v in verdicts if v in SEVERITY]
+    return min(present, key=SEVERITY.index) if present else "unchanged"
+
+
+def decide(entries: list[dict], strict: bool) -> tuple[int, str]:
+    """The exit code and its one-line reason."""
+    for e in entries:
+        e["verdict"] = overall(e)
+    regressions = [e for e in entries if e["verdict"] == "regression"]
+    if regressions:
+        first = regressions[0]
+        return REGRESSION, f"{len(regressions)} confirmed regression(s); first: {first['id']}: {regression_reason(first)}"
+    inconclusive = [e for e in entries if e["verdict"] == "inconclusive"]
+    counts = ", ".join(f"{sum(e['verdict'] == v for e in entries)} {v}" for v in SEVERITY if any(e["verdict"] == v for e in entries))
+    if inconclusive and strict:
+        return INCONCLUSIVE, f"{len(inconclusive)} inconclusive benchmark(s) under --strict ({counts})"
+    return PASS, f"no regression ({counts})"
+
+
+def regression_reason(e: dict) -> str:
+    for part in ("error", "memory", "time"):
+        if e.get(part, {}).get("verdict") == "regression":
+            return f"{part}: {e[part]['why']}"
+    return "; ".join(e["notes"]) or "regression"

@@ -1,0 +1,92 @@
+"""The gate's side of a measuring worker: a subprocess per tree, spoken to in JSON lines.
+
+The worker script is always the head's ``suites/gate_worker.py`` (one measuring method for both
+sides); ``--tree`` says whose implementations it imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .trees import WORKER_SCRIPT
+
+START_TIMEOUT_S = 300  # importing torch on a loaded 2-core runner can take a while
+REQUEST_TIMEOUT_S = 900  # a setup request may compile (FlexAttention) several cells
+
+
+class WorkerError(Exception):
+    """A worker could not start or answer (exit code 3)."""
+
+
+class Worker:
+    def __init__(self, tree: Path, head_tree: Path, label: str, threads: int | None = None) -> None:
+        self.tree, self.label = tree, label
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        env = dict(os.environ)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep temporary worktrees and the head tree free of caches
+        if threads:
+            env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, str(head_tree / WORKER_SCRIPT), "--tree", str(tree)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1, cwd=tree, env=env)
+        except OSError as exc:
+            raise WorkerError(f"cannot start the {label} worker: {exc}") from None
+        self.hello: dict | None = None
+
+    def wait_ready(self) -> dict:
+        """The worker's hello (tree, torch, machine); raises WorkerError when its tree does not import."""
+        if self.hello is None:
+            self.hello = self._read(START_TIMEOUT_S)
+        return self.hello
+
+    def request(self, op: str, timeout: float = REQUEST_TIMEOUT_S, **payload) -> dict:
+        self.wait_ready()
+        try:
+            self._proc.stdin.write(json.dumps({"op": op, **payload}) + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise WorkerError(f"the {self.label} worker exited: {self._stderr_tail()}") from None
+        return self._read(timeout)
+
+    def _read(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise WorkerError(f"the {self.label} worker did not answer within {timeout:g} s")
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait(timeout=30)
+            raise WorkerError(f"the {self.label} worker exited (code {self._proc.returncode}): {self._stderr_tail()}")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise WorkerError(f"{self.label}: {reply.get('error', 'unknown worker error')}")
+        return reply
+
+    def _stderr_tail(self) -> str:
+        self._stderr.seek(0)
+        lines = [line.strip() for line in self._stderr.read().splitlines() if line.strip()]
+        return lines[-1][:400] if lines else "no output"
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                self._proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                self._proc.stdin.close()
+                self._proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait()
+        self._stderr.close()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
