@@ -18,8 +18,9 @@ from impls import Problem, errors, reference, reference_grads, registry, toleran
 
 DEVICE = os.environ.get("ATTNBENCH_TEST_DEVICE", "cuda")
 ON_CUDA = torch.device(DEVICE).type == "cuda"
-pytestmark = pytest.mark.skipif(ON_CUDA and not torch.cuda.is_available(),
-                                reason=f"ATTNBENCH_TEST_DEVICE={DEVICE}: CUDA is not available on this machine")
+if ON_CUDA and not torch.cuda.is_available():
+    # One skip line for the module instead of hundreds: nothing here can run without the device.
+    pytest.skip(f"ATTNBENCH_TEST_DEVICE={DEVICE}: CUDA is not available on this machine", allow_module_level=True)
 
 # Shapes the fused kernels take different paths on: GQA and MQA, head dims 64/80/128, cross
 # lengths, lengths that are not multiples of any block size.
