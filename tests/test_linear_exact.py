@@ -138,13 +138,15 @@ def test_fast_equals_slow_float64(name, seq, kv_seq, mask):
 
 
 @pytest.mark.parametrize("name,mask", [("linear[chunk=8]", "causal"), ("linear", None), ("performer[m=16,chunk=8]", "causal"),
-                                       ("performer[m=16]", None), ("performer[m=16]", "padding[lengths=100/33]")])
+                                       ("performer[m=16]", None), ("performer[m=16]", "padding[lengths=100/33]"),
+                                       ("linformer[k=16]", None), ("nystrom[m=8]", None)])
 def test_many_blocks_with_a_running_state(monkeypatch, name, mask):
-    """Tiny blocks on the CPU path: states carried (and, for performer, rescaled) across many blocks."""
+    """Tiny blocks on the CPU path: states carried (and, for performer and nystrom's online softmax,
+    rescaled) across many blocks."""
     monkeypatch.setattr(common, "CPU_BLOCK_BYTES", 1)
     p = problem(100, None, mask)
     impl = get(name)
-    assert impl.block(p) <= 8
+    assert common.block_rows(p, 1, 8) == 8
     q, k, v = p.make_inputs(seed=2)
     assert_close(impl.build(p, q, k, v)(), slow(p, impl, q, k, v), 1e-12)
 

@@ -68,12 +68,18 @@ def _normalise(numerator: Tensor, dv: int) -> Tensor:
     return numerator[..., :dv] / denominator.clamp_min(torch.finfo(denominator.dtype).tiny)
 
 
-def _keys(k, v, start, end, fmap, compute, shift, key_valid):
-    phi, shift = fmap.keys(k[:, :, start:end].to(compute), shift)
-    if key_valid is not None:
-        phi = phi * key_valid[:, :, start:end].to(compute)
-    values = F.pad(v[:, :, start:end].to(compute), (0, 1), value=1.0)
-    return phi, values, shift
+def _key_blocks(k, v, block, key_valid):
+    """(keys, values, validity or None) per block. One split per tensor: a split's backward is a single
+    concatenation, where a slice per block would give each block a full-size zero gradient (quadratic)."""
+    valid = key_valid.split(block, dim=2) if key_valid is not None else [None] * -(-k.shape[2] // block)
+    return list(zip(k.split(block, dim=2), v.split(block, dim=2), valid))
+
+
+def _key_features(keys, values, valid, fmap, compute, shift):
+    phi, shift = fmap.keys(keys.to(compute), shift)
+    if valid is not None:
+        phi = phi * valid.to(compute)
+    return phi, F.pad(values.to(compute), (0, 1), value=1.0), shift
 
 
 def _rescale(state: Tensor, old: Tensor | None, new: Tensor | None) -> Tensor:
@@ -85,15 +91,14 @@ def _rescale(state: Tensor, old: Tensor | None, new: Tensor | None) -> Tensor:
 def _noncausal(q, k, v, fmap, compute, block, key_valid) -> Tensor:
     accumulate = accumulate_dtype(compute)
     state, shift = None, None
-    for start in range(0, k.shape[2], block):
-        phi, values, new_shift = _keys(k, v, start, start + block, fmap, compute, shift, key_valid)
+    for keys, values, valid in _key_blocks(k, v, block, key_valid):
+        phi, values, new_shift = _key_features(keys, values, valid, fmap, compute, shift)
         part = torch.matmul(phi.transpose(-1, -2), values).to(accumulate)
         state = part if state is None else _rescale(state, shift, new_shift) + part
         shift = new_shift
     state = state.to(compute).unsqueeze(2)  # (B, H_kv, 1, features, d_v + 1), broadcast over the group
     dv = v.shape[-1]
-    outs = [_normalise(torch.matmul(fmap.queries(q[:, :, :, s:s + block].to(compute)), state), dv)
-            for s in range(0, q.shape[3], block)]
+    outs = [_normalise(torch.matmul(fmap.queries(rows.to(compute)), state), dv) for rows in q.split(block, dim=3)]
     return outs[0] if len(outs) == 1 else torch.cat(outs, dim=3)
 
 
@@ -101,24 +106,27 @@ def _causal(q, k, v, fmap, compute, chunk, block, key_valid) -> Tensor:
     accumulate = accumulate_dtype(compute)
     batch, kv_heads, _, q_len, _ = q.shape
     dv = v.shape[-1]
+    # Keys beyond the last query are never visible; a key length shorter than the queries leaves
+    # blocks with fewer (or no) keys, padded with zero rows that contribute nothing.
+    if k.shape[2] > q_len:
+        k, v = k[:, :, :q_len], v[:, :, :q_len]
+        key_valid = key_valid[:, :, :q_len] if key_valid is not None else None
+    key_blocks = _key_blocks(k, v, block, key_valid)
     carried, shift = None, None  # Σ over all earlier blocks of φ(k)[v, 1], and its log-scale
     outs = []
-    for start in range(0, q_len, block):
-        rows = min(block, q_len - start)
+    for index, query_rows in enumerate(q.split(block, dim=3)):
+        rows = query_rows.shape[3]
         chunks = -(-rows // chunk)
         padded = chunks * chunk
-        # Keys beyond the last query are never visible; a key length shorter than the queries
-        # leaves zero rows (no key) at the end, which contribute nothing.
-        key_end = min(start + rows, k.shape[2])
-        if key_end > start:
-            phi_k, values, new_shift = _keys(k, v, start, key_end, fmap, compute, shift, key_valid)
+        if index < len(key_blocks):
+            phi_k, values, new_shift = _key_features(*key_blocks[index], fmap, compute, shift)
         else:
             phi_k = q.new_zeros((batch, kv_heads, 0, fmap.size), dtype=compute)
             values = q.new_zeros((batch, kv_heads, 0, dv + 1), dtype=compute)
             new_shift = shift
         phi_k = F.pad(phi_k, (0, 0, 0, padded - phi_k.shape[2])).unflatten(2, (chunks, chunk))
         values = F.pad(values, (0, 0, 0, padded - values.shape[2])).unflatten(2, (chunks, chunk))
-        phi_q = fmap.queries(q[:, :, :, start:start + rows].to(compute))
+        phi_q = fmap.queries(query_rows.to(compute))
         phi_q = F.pad(phi_q, (0, 0, 0, padded - rows)).unflatten(3, (chunks, chunk))  # (B, H_kv, G, n, C, f)
 
         states = torch.matmul(phi_k.transpose(-1, -2), values).to(accumulate)  # (B, H_kv, n, f, d_v + 1)

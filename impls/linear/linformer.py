@@ -7,7 +7,7 @@ learns them; fixed random ones make this a baseline whose error against softmax 
 reported, not hidden). Entries are N(0, 1/kv_seq_len), so a projected key has the norm of one key
 and the logits keep their scale; the paper's N(0, 1/k) would make them √(kv_seq_len/k) times
 larger and the softmax one-hot at long sequences. Then exact attention over k projected rows
-(SDPA), O(L·k·d).
+(SDPA) in blocks of query rows, O(L·k·d) time; the blocks keep the (rows × k) temporaries small.
 
 Non-causal only: every projected row mixes keys from the whole sequence, so no mask can hide
 future keys (nor, for padding, padded keys) from a query.
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import Reason, register
-from ._common import Approximation
+from ._common import Approximation, block_rows
 
 
 def sequence_projections(rows: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,9 +69,13 @@ class Linformer(Approximation):
         e_t = e.T.contiguous().to(device=q.device, dtype=q.dtype)
         f_t = f.T.contiguous().to(device=q.device, dtype=q.dtype)
         scale, gqa = problem.softmax_scale, problem.kv_heads != problem.heads
+        block = block_rows(problem, self.values["k"])
 
         def run():
-            return F.scaled_dot_product_attention(q, project(k, e_t), project(v, f_t), scale=scale, enable_gqa=gqa)
+            keys, values = project(k, e_t), project(v, f_t)
+            outs = [F.scaled_dot_product_attention(rows, keys, values, scale=scale, enable_gqa=gqa)
+                    for rows in q.split(block, dim=2)]  # one split: a slice per block would cost a full-size gradient each
+            return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
 
         return run
 

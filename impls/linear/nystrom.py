@@ -5,7 +5,9 @@
 q̃ and k̃ are the means of m contiguous segments of the queries and keys (segment i holds rows
 ⌊i·L/m⌋ … ⌊(i+1)·L/m⌋ − 1, so any L ≥ m works). pinv is the paper's Newton–Schulz iteration
 (6 steps, initial guess Aᵀ / (max column sum · max row sum), per head), computed in float32 or
-wider. Evaluated right to left, O(L·m·d) time and memory.
+wider. Evaluated right to left, O(L·m·d) time and memory, in blocks of rows so temporaries stay
+small: the landmark queries' softmax over all keys is accumulated over key blocks (an online
+softmax, rescaled when the running maximum grows), then each query block reads the result.
 
 Non-causal only: landmarks average over the whole sequence, so every output row depends on
 future keys; padding would average padded keys into the landmarks.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import Reason, register
-from ._common import Approximation, accumulate_dtype
+from ._common import Approximation, accumulate_dtype, block_rows
 
 PINV_ITERATIONS = 6
 
@@ -46,6 +48,27 @@ def newton_schulz_pinv(a: torch.Tensor, iterations: int = PINV_ITERATIONS) -> to
         az = torch.matmul(a, z)
         z = torch.matmul(0.25 * z, 13 * eye - torch.matmul(az, 15 * eye - torch.matmul(az, 7 * eye - az)))
     return z
+
+
+def landmark_summary(q_land: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, block: int) -> torch.Tensor:
+    """softmax(q̃ kᵀ · scale) v over key blocks, sums kept in float32 or wider; the running maximum is a
+    constant per row (it cancels), so it is detached."""
+    accumulate = accumulate_dtype(v.dtype)
+    total = weight = running = None
+    for keys, values in zip(k.split(block, dim=2), v.split(block, dim=2)):  # split, not slices: see _kernel_attention
+        logits = torch.matmul(q_land, keys.transpose(-1, -2)) * scale
+        block_max = logits.detach().amax(dim=-1, keepdim=True)
+        new = block_max if running is None else torch.maximum(running, block_max)
+        weights = torch.exp(logits - new)
+        part = torch.matmul(weights, values).to(accumulate)
+        part_weight = weights.sum(dim=-1, keepdim=True, dtype=accumulate)
+        if total is None:
+            total, weight = part, part_weight
+        else:
+            factor = torch.exp(running - new).to(accumulate)
+            total, weight = total * factor + part, weight * factor + part_weight
+        running = new
+    return (total / weight).to(v.dtype)
 
 
 @register
@@ -81,20 +104,21 @@ class Nystrom(Approximation):
         k_ids = None if problem.kv_seq_len % segments == 0 else segment_ids(problem.kv_seq_len, segments, q.device)
         scale, groups = problem.softmax_scale, problem.gqa_ratio
         accumulate = accumulate_dtype(problem.dtype)
+        block = block_rows(problem, segments)
 
         def run():
-            batch, kv_heads = k.shape[:2]
+            kv_heads = k.shape[1]
             q_land, k_land = landmarks(q, segments, q_ids), landmarks(k, segments, k_ids)
-            grouped = lambda t: t.unflatten(1, (kv_heads, groups)).flatten(2, 3)  # noqa: E731 (B, H_kv, G·rows, d)
-            k_land_t = k_land.transpose(-1, -2)
-            kernel_q = torch.softmax(torch.matmul(grouped(q), k_land_t) * scale, dim=-1)  # (B, H_kv, G·L, m)
-            kernel_land = torch.softmax(torch.matmul(grouped(q_land), k_land_t) * scale, dim=-1)  # (B, H_kv, G·m, m)
-            kernel_k = torch.softmax(torch.matmul(grouped(q_land), k.transpose(-1, -2)) * scale, dim=-1)  # G·m × L_kv
-            summary = torch.matmul(kernel_k, v)  # (B, H_kv, G·m, d)
-            inverse = newton_schulz_pinv(kernel_land.unflatten(2, (groups, segments)).to(accumulate))
+            q_land = q_land.unflatten(1, (kv_heads, groups)).flatten(2, 3)  # (B, H_kv, G·m, d): GQA without copies
+            k_land_t = k_land.transpose(-1, -2).unsqueeze(2)  # (B, H_kv, 1, d, m)
+            summary = landmark_summary(q_land, k, v, scale, block)  # softmax(q̃ kᵀ s) v, (B, H_kv, G·m, d)
+            kernel_land = torch.softmax(torch.matmul(q_land.unflatten(2, (groups, segments)), k_land_t) * scale, dim=-1)
+            inverse = newton_schulz_pinv(kernel_land.to(accumulate))
             mixed = torch.matmul(inverse, summary.unflatten(2, (groups, segments)).to(accumulate)).to(q.dtype)
-            out = torch.matmul(kernel_q.unflatten(2, (groups, -1)), mixed)  # (B, H_kv, G, L, d)
-            return out.flatten(1, 2)
+            grouped_q = q.unflatten(1, (kv_heads, groups))  # (B, H_kv, G, L, d)
+            outs = [torch.matmul(torch.softmax(torch.matmul(rows, k_land_t) * scale, dim=-1), mixed)
+                    for rows in grouped_q.split(block, dim=3)]
+            return (outs[0] if len(outs) == 1 else torch.cat(outs, dim=3)).flatten(1, 2)
 
         return run
 
