@@ -1,8 +1,10 @@
 """linear suite: the linear and low-rank family against SDPA, from short to very long sequences.
 
 Every cell records time, peak memory and the error against the float64 softmax oracle (a metric
-for these approximations). Each cell's ``extra`` has ``sdpa_median_s`` and ``speedup_vs_sdpa``
-for the same problem when SDPA ran. At the end of the module a summary is printed and written
+for these approximations). Each cell's ``extra`` has ``uniform_error``, the error of uniform
+attention (the mean of the values a row may see) on the same rows, the level an approximation
+must beat to say anything, and ``sdpa_median_s`` and ``speedup_vs_sdpa`` for the same problem
+when SDPA ran. At the end of the module a summary is printed and written
 beside the run (``linear_summary.json`` and ``.md``): per (shape, mask, mode) and member, the time
 and speed-up at L=16384 (or the longest measured), the fitted exponents of time and peak memory against L (over
 L ≥ 1024), the crossover length where it overtakes SDPA, and its error.
@@ -24,8 +26,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from suites.harness import run_cell
+from impls import errors, reference
+from suites.harness import _sample_rows, run_cell
 from suites.presets import Grid
 
 SUITE = "linear"
@@ -56,23 +60,46 @@ GRIDS = {
 _SDPA_MEDIANS: dict = {}
 
 
-def linear_facts(run) -> dict:
-    problem, impl = run.cell.problem, run.cell.impl
-    median = run.record.get("time", {}).get("median")
-    facts: dict = {}
-    if impl.name == "sdpa":
-        _SDPA_MEDIANS[problem] = median
+def uniform_output(problem, v: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """Uniform attention, the mean of the values each row may see (float64): the error any approximation
+    should beat to be informative. Rows are ``rows`` (the harness's sample) or all."""
+    values = v.detach().to(torch.float64)
+    rows = torch.arange(problem.seq_len) if rows is None else rows
+    if problem.mask_kind == "causal":
+        last = rows.clamp(max=problem.kv_seq_len - 1).to(v.device)
+        means = values.cumsum(dim=2)[:, :, last] / (last + 1).to(values.dtype)[:, None]
+    elif problem.mask_kind == "padding":
+        lengths = torch.tensor(problem.mask.lengths, device=v.device)
+        kept = torch.arange(problem.kv_seq_len, device=v.device)[None, :] < lengths[:, None]
+        means = (values * kept[:, None, :, None]).sum(2, keepdim=True) / lengths[:, None, None, None]
+    else:
+        means = values.mean(dim=2, keepdim=True)
+    return means.repeat_interleave(problem.gqa_ratio, dim=1).expand(-1, -1, rows.numel(), -1)
+
+
+def linear_metrics(attn):
+    def extra(run) -> dict:
+        problem, impl = run.cell.problem, run.cell.impl
+        median = run.record.get("time", {}).get("median")
+        facts: dict = {}
+        if problem.mask_kind in ("none", "causal", "padding"):
+            rows = _sample_rows(problem)
+            expected = attn.oracle.get((problem.with_(dropout=0.0), attn.seed), "out", lambda: reference(problem, *run.inputs, rows=rows))
+            facts["uniform_error"] = errors(uniform_output(problem, run.inputs[2], rows), expected.cpu())
+        if impl.name == "sdpa":
+            _SDPA_MEDIANS[problem] = median
+            return facts
+        if hasattr(impl, "block"):
+            facts["block_rows"] = impl.block(problem)
+        sdpa = _SDPA_MEDIANS.get(problem)
+        if sdpa and median:
+            facts.update(sdpa_median_s=sdpa, speedup_vs_sdpa=sdpa / median)
         return facts
-    if hasattr(impl, "block"):
-        facts["block_rows"] = impl.block(problem)
-    sdpa = _SDPA_MEDIANS.get(problem)
-    if sdpa and median:
-        facts.update(sdpa_median_s=sdpa, speedup_vs_sdpa=sdpa / median)
-    return facts
+    return extra
 
 
 def test_linear(benchmark, cell, attn):
-    run_cell(benchmark, cell, attn, extra=linear_facts)
+    run_cell(benchmark, cell, attn, extra=linear_metrics(attn))
 
 
 # --- the summary ---------------------------------------------------------------------------------------
@@ -124,6 +151,7 @@ def summarize(records: list[dict]) -> list[dict]:
             "memory_exponent": memory_fit.exponent if memory_fit else None,
             "crossover": cross.text(), "crossover_length": cross.length,
             "rel_l2": at["error"]["output"]["rel_l2"], "peak_bytes": at.get("peak_bytes"),
+            "uniform_rel_l2": at.get("extra", {}).get("uniform_error", {}).get("rel_l2"),
         })
     return rows
 
@@ -133,13 +161,13 @@ def summary_markdown(rows: list[dict]) -> str:
         return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else pattern.format(value)
 
     header = (f"| shape | mask | mode | impl | L measured | at L | time | sdpa | speed-up | time exp. (L≥{FIT_FROM}) | "
-              "memory exp. | overtakes sdpa | rel-L2 vs softmax |")
-    lines = [header, "|" + "---|" * 13]
+              "memory exp. | overtakes sdpa | rel-L2 vs softmax | uniform attention's |")
+    lines = [header, "|" + "---|" * 14]
     for r in rows:
         lines.append(f"| {r['shape']} | {r['mask']} | {r['mode']} | {r['impl']} | {r['lengths']} | {r['reference_length']} | "
                      f"{fmt(r['time_s'], '{:.4g} s')} | {fmt(r['sdpa_s'], '{:.4g} s')} | {fmt(r['speedup'], '{:.1f}×')} | "
                      f"{fmt(r['time_exponent'], '{:.2f}')} | {fmt(r['memory_exponent'], '{:.2f}')} | {r['crossover']} | "
-                     f"{fmt(r['rel_l2'], '{:.3g}')} |")
+                     f"{fmt(r['rel_l2'], '{:.3g}')} | {fmt(r['uniform_rel_l2'], '{:.3g}')} |")
     return "\n".join(lines)
 
 

@@ -1,0 +1,39 @@
+"""The linear suite's own arithmetic: the uniform-attention baseline and the summary of records."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from impls import Problem, reference
+from suites.test_linear import summarize, summary_markdown, uniform_output
+
+
+@pytest.mark.parametrize("mask", [None, "causal", "padding[lengths=40/9]"])
+def test_uniform_output_is_attention_with_equal_logits(mask):
+    """Uniform attention is softmax attention with q = 0: the float64 oracle computes it independently."""
+    p = Problem(batch=2, seq_len=40, kv_seq_len=40 if mask != "causal" else 30, heads=4, kv_heads=2, head_dim=8, mask=mask)
+    q, k, v = p.make_inputs(seed=0)
+    rows = torch.tensor([0, 5, 29, 39])
+    expected = reference(p, torch.zeros_like(q), k, v, rows=rows)
+    assert torch.allclose(uniform_output(p, v, rows), expected, atol=1e-12)
+
+
+def record(impl, length, seconds, mask="none", mode="fwd", peak=None):
+    problem = {"batch": 1, "heads": 8, "kv_heads": 8, "head_dim": 64, "dtype": "float32", "seq_len": length,
+               "kv_seq_len": length, "mask_kind": mask, "mode": mode}
+    return {"suite": "linear", "status": "ok", "impl": impl, "problem": problem, "time": {"median": seconds},
+            "peak_bytes": peak or 1000 * length, "error": {"output": {"rel_l2": 0.5}}, "extra": {"uniform_error": {"rel_l2": 0.8}}}
+
+
+def test_summary_speedup_exponents_and_crossover():
+    lengths = [512, 1024, 2048, 4096, 16384]
+    records = [record("sdpa", n, 1e-9 * n * n) for n in lengths]  # quadratic
+    records += [record("linear", n, 1e-5 * n) for n in lengths]  # linear: crosses sdpa at n = 10^4
+    records.append({"suite": "linear", "status": "skipped", "impl": "sdpa", "problem": records[0]["problem"] | {"seq_len": 32768}})
+    (row,) = summarize(records)
+    assert row["impl"] == "linear" and row["reference_length"] == 16384
+    assert row["speedup"] == pytest.approx(16384 * 1e-9 / 1e-5)
+    assert row["time_exponent"] == pytest.approx(1.0) and row["memory_exponent"] == pytest.approx(1.0)
+    assert 4096 < row["crossover_length"] < 16384 and row["uniform_rel_l2"] == 0.8
+    assert "| linear |" in summary_markdown([row])
