@@ -64,7 +64,7 @@ def test_additive_chunking_over_query_rows_gives_the_same_logits(monkeypatch):
     attention = _module("additive")
     q, k, v = _inputs(q_len=9)
     whole = attention(q, k, v)
-    monkeypatch.setattr(scores, "ADDITIVE_CHUNK_ELEMENTS", 2 * 4 * 7 * 6 * 2)  # two query rows per chunk
+    monkeypatch.setitem(scores.ADDITIVE_CHUNK_ELEMENTS, "cpu", 2 * 4 * 7 * 6 * 2)  # two query rows per chunk
     torch.testing.assert_close(attention(q, k, v), whole, rtol=0, atol=1e-14)
 
 
@@ -89,3 +89,11 @@ def test_registry_variants_compute_their_loop_formulation_in_float64(name):
                "additive": lambda: additive(s.query_weight, s.key_weight, s.vector)}[impl.values["score"]]()
     allowed = loop_allowed(lambda b, i, j: j <= i, 1, 6, 6)
     torch.testing.assert_close(impl.build(problem, q, k, v)(), loop_attention(q, k, v, formula, allowed), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("config", [{"score": "dot"}, {"score": "scaled-dot"}, {"score": "multiplicative"}, {"score": "additive"},
+                                    {"heads": "talking"}, {"route": 1}])
+def test_gradients_match_finite_differences(config):
+    attention = CustomAttention.from_config(CustomConfig(mask="causal", **config), 2, 3, 1, scale=0.5).to(torch.float64)
+    q, k, v = (t.requires_grad_() for t in _inputs(batch=1, heads=2, kv_heads=1, q_len=4, kv_len=4, head_dim=3, seed=2))
+    assert torch.autograd.gradcheck(attention, (q, k, v), eps=1e-6, atol=1e-7)

@@ -154,5 +154,5 @@ class Custom(Impl):
         total = problem.min_bytes() + scores * buffers
         if self.values["score"] == "additive":  # (pairs × a) tanh intermediate: a chunk forward, all of it for backward
             hidden = scores * problem.head_dim
-            total += min(hidden, 2 * (1 << 24) * problem.element_size()) if problem.mode == "fwd" else 2 * hidden
+            total += min(hidden, (1 << 26) * problem.element_size()) if problem.mode == "fwd" else 2 * hidden
         return int(total)

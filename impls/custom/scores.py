@@ -27,8 +27,10 @@ from torch import nn
 from .heads import expand_kv, grouped_matmul
 from .seeds import gaussian, part_generator
 
-# Elements of the additive score's (rows × keys × a) intermediate evaluated at once (forward).
-ADDITIVE_CHUNK_ELEMENTS = 1 << 24
+# Elements of the additive score's (rows × keys × a) intermediate evaluated at once. On the CPU a chunk
+# that stays in cache makes add → tanh → reduce about 2× faster than 64 MB chunks (measured at L=512,
+# H=8, a=64, one thread); on a GPU larger chunks mean fewer launches.
+ADDITIVE_CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 
 class ScoreFunction(nn.Module):
@@ -107,10 +109,12 @@ class Additive(ScoreFunction):
         key_part = torch.matmul(k, self.per_head(self.key_weight, heads).unsqueeze(0))  # (B, h, Lk, a)
         vector = self.per_head(self.vector, heads)[None, :, None, :, None]  # (1, h, 1, a, 1)
         batch, h, q_len, a = query_part.shape
-        rows = max(1, ADDITIVE_CHUNK_ELEMENTS // max(1, batch * h * key_part.shape[2] * a))
+        budget = ADDITIVE_CHUNK_ELEMENTS.get(q.device.type, ADDITIVE_CHUNK_ELEMENTS["cuda"])
+        rows = max(1, budget // max(1, batch * h * key_part.shape[2] * a))
         chunks = []
         for start in range(0, q_len, rows):
-            hidden = torch.tanh(query_part[:, :, start:start + rows, None, :] + key_part[:, :, None, :, :])
+            # tanh in place on the fresh sum: one buffer instead of two (autograd keeps the tanh output only)
+            hidden = (query_part[:, :, start:start + rows, None, :] + key_part[:, :, None, :, :]).tanh_()
             chunks.append(torch.matmul(hidden, vector).squeeze(-1))
         return torch.cat(chunks, dim=2) if len(chunks) > 1 else chunks[0]
 
