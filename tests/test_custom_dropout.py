@@ -28,8 +28,8 @@ def test_p0_equals_no_dropout():
 
 def test_dropout_keeps_the_expected_value_within_a_statistical_tolerance():
     attention, q, k, v = _setup(P)
-    with torch.no_grad():
-        samples = torch.stack([attention(q, k, v) for _ in range(SAMPLES)])
+    with torch.no_grad():  # SAMPLES copies of the inputs in one batch: each copy draws its own masks
+        samples = attention(*(t.expand(SAMPLES, *t.shape[1:]) for t in (q, k, v)))[:, None]
     mean = samples.mean(dim=0)
     weights = loop_softmax(loop_logits(f64(q), f64(k), scaled_dot(0.5)), None)
     expected = loop_attention(q, k, v, scaled_dot(0.5))
