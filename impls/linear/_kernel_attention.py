@@ -56,16 +56,25 @@ def attend(q: Tensor, k: Tensor, v: Tensor, fmap: FeatureMap, *, causal: bool, c
     compute = fmap.compute_dtype or q.dtype
     groups = q.shape[1] // k.shape[1]
     grouped_q = q.unflatten(1, (k.shape[1], groups))  # (B, H_kv, G, Lq, d), a view
+    # Without autograd each block is written straight into the output: no concatenation, no second copy.
+    tracking = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+    out = None if tracking else q.new_empty(grouped_q.shape[:-1] + (v.shape[-1],))
     if causal:
-        out = _causal(grouped_q, k, v, fmap, compute, chunk, max(chunk, block // chunk * chunk), key_valid)
+        out = _causal(grouped_q, k, v, fmap, compute, chunk, max(chunk, block // chunk * chunk), key_valid, out)
     else:
-        out = _noncausal(grouped_q, k, v, fmap, compute, block, key_valid)
+        out = _noncausal(grouped_q, k, v, fmap, compute, block, key_valid, out)
     return out.flatten(1, 2).to(q.dtype)
 
 
-def _normalise(numerator: Tensor, dv: int) -> Tensor:
-    denominator = numerator[..., dv:]
-    return numerator[..., :dv] / denominator.clamp_min(torch.finfo(denominator.dtype).tiny)
+def _normalise(numerator: Tensor, dv: int, out: Tensor | None = None) -> Tensor:
+    denominator = numerator[..., dv:].clamp_min(torch.finfo(numerator.dtype).tiny)
+    return torch.div(numerator[..., :dv], denominator, out=out) if out is not None else numerator[..., :dv] / denominator
+
+
+def _blocks_out(outs: list, out: Tensor | None) -> Tensor:
+    if out is not None:
+        return out
+    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=3)
 
 
 def _key_blocks(k, v, block, key_valid):
@@ -88,7 +97,7 @@ def _rescale(state: Tensor, old: Tensor | None, new: Tensor | None) -> Tensor:
     return state * torch.exp(old - new).to(state.dtype)
 
 
-def _noncausal(q, k, v, fmap, compute, block, key_valid) -> Tensor:
+def _noncausal(q, k, v, fmap, compute, block, key_valid, out) -> Tensor:
     accumulate = accumulate_dtype(compute)
     state, shift = None, None
     for keys, values, valid in _key_blocks(k, v, block, key_valid):
@@ -98,11 +107,13 @@ def _noncausal(q, k, v, fmap, compute, block, key_valid) -> Tensor:
         shift = new_shift
     state = state.to(compute).unsqueeze(2)  # (B, H_kv, 1, features, d_v + 1), broadcast over the group
     dv = v.shape[-1]
-    outs = [_normalise(torch.matmul(fmap.queries(rows.to(compute)), state), dv) for rows in q.split(block, dim=3)]
-    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=3)
+    targets = out.split(block, dim=3) if out is not None else [None] * -(-q.shape[3] // block)
+    outs = [_normalise(torch.matmul(fmap.queries(rows.to(compute)), state), dv, target)
+            for rows, target in zip(q.split(block, dim=3), targets)]
+    return _blocks_out(outs, out)
 
 
-def _causal(q, k, v, fmap, compute, chunk, block, key_valid) -> Tensor:
+def _causal(q, k, v, fmap, compute, chunk, block, key_valid, out) -> Tensor:
     accumulate = accumulate_dtype(compute)
     batch, kv_heads, _, q_len, _ = q.shape
     dv = v.shape[-1]
@@ -114,7 +125,8 @@ def _causal(q, k, v, fmap, compute, chunk, block, key_valid) -> Tensor:
     key_blocks = _key_blocks(k, v, block, key_valid)
     carried, shift = None, None  # Σ over all earlier blocks of φ(k)[v, 1], and its log-scale
     outs = []
-    for index, query_rows in enumerate(q.split(block, dim=3)):
+    targets = out.split(block, dim=3) if out is not None else [None] * -(-q_len // block)
+    for index, (query_rows, target) in enumerate(zip(q.split(block, dim=3), targets)):
         rows = query_rows.shape[3]
         chunks = -(-rows // chunk)
         padded = chunks * chunk
@@ -143,5 +155,5 @@ def _causal(q, k, v, fmap, compute, chunk, block, key_valid) -> Tensor:
         numerator = torch.matmul(phi_q, prefix.to(compute).unsqueeze(2))  # earlier chunks
         scores = torch.matmul(phi_q, phi_k.transpose(-1, -2).unsqueeze(2)).tril()  # (B, H_kv, G, n, C, C)
         numerator = numerator + torch.matmul(scores, values.unsqueeze(2))
-        outs.append(_normalise(numerator.flatten(3, 4)[:, :, :, :rows], dv))
-    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=3)
+        outs.append(_normalise(numerator.flatten(3, 4)[:, :, :, :rows], dv, target))
+    return _blocks_out(outs, out)
