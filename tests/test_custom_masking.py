@@ -8,7 +8,8 @@ from test_custom_loops import loop_allowed, loop_attention, scaled_dot
 
 from impls import Problem, errors, get, reference, tolerance
 from impls.custom.attention import CustomAttention, CustomConfig
-from impls.custom.masking import Local, PredicateMask, TensorMask, resolve_mask
+from impls.custom.masking import PredicateMask, TensorMask, resolve_mask
+from impls.masks import SlidingWindow
 
 BATCH, HEADS, Q_LEN, KV_LEN, DIM = 2, 2, 9, 11, 4
 
@@ -25,9 +26,10 @@ def _run(strategy):
 @pytest.mark.parametrize("strategy, rule", [
     ("causal", lambda b, i, j: j <= i),
     ("padding[lengths=11/4]", lambda b, i, j: j < (11, 4)[b]),
-    ("local[w=3]", lambda b, i, j: abs(i - j) < 3),
-    ("local[w=3,causal=1]", lambda b, i, j: 0 <= i - j < 3),
-    ("local[w=2]+padding[lengths=11/4]", lambda b, i, j: abs(i - j) < 2 and j < (11, 4)[b]),
+    ("local[w=3]", lambda b, i, j: abs(i - j) <= 3),
+    ("local[w=3,causal=1]", lambda b, i, j: 0 <= i - j <= 3),
+    ("sliding-window[w=2]", lambda b, i, j: 0 <= i - j <= 2),
+    ("local[w=2]+padding[lengths=11/4]", lambda b, i, j: abs(i - j) <= 2 and j < (11, 4)[b]),
 ])
 def test_named_strategies_match_a_loop_built_mask(strategy, rule):
     out, (q, k, v) = _run(strategy)
@@ -72,4 +74,5 @@ def test_bad_strategies_say_what_is_accepted():
         TensorMask(torch.ones(3, 1, 4, 4, dtype=torch.bool)).validate(2, 4, 4)
     with pytest.raises(ValueError, match="unknown mask"):
         resolve_mask("diagonal", 1, 4, 4)
-    assert resolve_mask("local[w=2,causal=1]", 1, 4, 4) == Local(2, True)
+    assert resolve_mask("local[w=2,causal=1]", 1, 4, 4) == SlidingWindow(w=2, causal=True)
+    assert resolve_mask("local[w=2]", 1, 4, 4) == SlidingWindow(w=2, causal=False)

@@ -6,7 +6,7 @@
     custom[prune=4/8]             prune 4 heads in every 8 (at heads=16: 8), least important first (rank=norm|focus)
     custom[prune=3]               prune 3 heads
     custom[route=2]               each token's top-2 heads only (mixture-of-heads routing)
-    custom[window=64]             a local window |i − j| < 64 on top of the problem's mask
+    custom[window=64]             a local window |i − j| <= 64 (sliding-window, symmetric) on top of the problem's mask
     custom[seed=1]                another draw of every parameter (score weights, mixing, router, dropout)
 
 Exactness is per variant: only the scaled-dot score with standard heads and nothing removed computes the
@@ -19,11 +19,12 @@ other implementation.
 
 from __future__ import annotations
 
+from ..masks import SlidingWindow
 from ..problem import MODE_FLOP_FACTOR
 from ..registry import Impl, Reason, register
 from ..spec import format_spec
 from .attention import HEAD_SCHEMES, IMPORTANCE, CustomAttention, CustomConfig
-from .masking import Local, intersect
+from .masking import intersect
 from .scores import SCORES, canonical_score
 
 
@@ -80,7 +81,7 @@ class Custom(Impl):
 
     def config(self, problem) -> CustomConfig:
         window = self.values["window"]
-        mask = intersect(problem.mask, Local(window) if window else None)
+        mask = intersect(problem.mask, SlidingWindow(w=window, causal=False) if window else None)
         return CustomConfig(score=self.values["score"], mask=mask, heads=self.values["heads"], route=self.values["route"],
                             dropout=problem.dropout, seed=self.values["seed"])
 
@@ -136,7 +137,7 @@ class Custom(Impl):
 
     def _masked(self, problem):
         window = self.values["window"]
-        return problem if not window else problem.with_(mask=intersect(problem.mask, Local(window)))
+        return problem if not window else problem.with_(mask=intersect(problem.mask, SlidingWindow(w=window, causal=False)))
 
     def flops(self, problem):
         """Useful FLOPs of the function this variant computes (its own cost model)."""

@@ -4,7 +4,8 @@ A strategy is named or given as an object, and always becomes a :class:`impls.ma
 predicate is the single source of truth (the oracle densifies the same predicate):
 
 - ``padding`` / ``padding[lengths=300/150]`` and ``causal``: the core's masks;
-- ``local[w=64]`` (symmetric: |i − j| < w) or ``local[w=64,causal=1]`` (j ≤ i, i − j < w);
+- ``local[w=64]`` (symmetric: |i − j| ≤ w) or ``local[w=64,causal=1]`` (0 ≤ i − j ≤ w): the sparse family's
+  ``SlidingWindow`` mask under a name whose default is symmetric (``sliding-window[...]`` works too);
 - custom: any Mask, a bool tensor broadcastable to (B, 1, Lq, Lk), or a predicate function
   ``allowed(b, h, q_idx, kv_idx)`` written with tensor ops; ``a+b`` intersects named masks.
 
@@ -20,37 +21,8 @@ from typing import ClassVar
 
 import torch
 
-from ..masks import Intersection, Mask, _split_top_level, parse_mask  # the core's '+' splitter, so 'a+b' parses alike
+from ..masks import Intersection, Mask, SlidingWindow, _split_top_level, parse_mask  # the core's '+' splitter, so 'a+b' parses alike
 from ..spec import parse_spec
-
-
-@dataclass(frozen=True)
-class Local(Mask):
-    """Keys within ``window`` positions of the query: |i − j| < w, or 0 ≤ i − j < w when causal.
-
-    Not registered as a mask kind by this module; the sparse family owns the registered sliding-window masks.
-    """
-
-    kind: ClassVar[str] = "local"
-    window: int = 1
-    causal: bool = False
-
-    def spec(self) -> str:
-        return f"local[w={self.window}{',causal=1' if self.causal else ''}]"
-
-    def validate(self, batch, q_len, kv_len):
-        if self.window < 1:
-            raise ValueError(f"local window w={self.window} must be a positive integer")
-
-    def predicate(self, device):
-        window, causal = self.window, self.causal
-
-        def local(b, h, q_idx, kv_idx):
-            distance = q_idx - kv_idx
-            near = distance.abs() < window
-            return near & (distance >= 0) if causal else near
-
-        return local
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,14 +112,9 @@ def _named_mask(name: str, batch: int, q_len: int, kv_len: int) -> Mask | None:
     base, params = parse_spec(name)
     if base != "local":
         return parse_mask(name, batch, q_len, kv_len)
-    unknown = set(params) - {"w", "causal"}
-    if unknown or "w" not in params:
-        raise ValueError(f"local mask {name!r} needs w=<window> and takes causal=0/1 only (e.g. local[w=64,causal=1])")
-    try:
-        window = int(params["w"])
-    except ValueError:
-        raise ValueError(f"local window w={params['w']!r} is not an integer") from None
-    return Local(window, params.get("causal", "0").lower() in ("1", "true", "yes"))
+    if "w" not in params:
+        raise ValueError(f"local mask {name!r} needs w=<window> (e.g. local[w=64] or local[w=64,causal=1])")
+    return SlidingWindow.from_spec({"causal": "0", **params}, batch, q_len, kv_len)
 
 
 def intersect(*masks: Mask | None) -> Mask | None:
