@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..masks import Longformer, SlidingWindow
-from ._chunked import ChunkMask, attend_chunks, fold_heads
+from ._chunked import ChunkMask, attend_chunks, fold_heads, needs_autograd, per_key_head
 
 
 class Band:
@@ -64,21 +64,33 @@ class Band:
         return kept.reshape(1, 1, step * chunks, groups * rows, kept.shape[-1])
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+        if needs_autograd(q, k, v):
+            return self._run(q, k, v, scale)
+        return per_key_head(self._run, q, k, v, scale)
+
+    def _run(self, q, k, v, scale, out=None, batch_item=None):  # a band's mask is the same for every batch item
+        """All heads at once (autograd), or one key head's slice written into ``out``."""
         batch, heads, q_len, dim = q.shape
-        step, rows, chunks, groups = self.step, self.rows, self.chunks, heads // self.kv_heads
+        kv_heads = k.shape[1]
+        step, rows, chunks, groups = self.step, self.rows, self.chunks, heads // kv_heads
         padded = chunks * rows * step
-        q = F.pad(q * scale, (0, 0, 0, padded - q_len))
+        if padded != q_len:
+            q = F.pad(q, (0, 0, 0, padded - q_len))
         # position = (chunk·rows + row)·step + residue
-        q = fold_heads(q, self.kv_heads).unflatten(3, (chunks, rows, step)).permute(0, 1, 5, 3, 2, 4, 6)
-        q = q.reshape(batch, self.kv_heads, step * chunks, groups * rows, dim)
+        q = fold_heads(q, kv_heads).unflatten(3, (chunks, rows, step)).permute(0, 1, 5, 3, 2, 4, 6)
+        q = q.reshape(batch, kv_heads, step * chunks, groups * rows, dim)
         keys, values = self._windows(k), self._windows(v)
         if self.global_keys.numel():
-            extra = (batch, self.kv_heads, chunks, self.global_keys.numel(), dim)
+            extra = (batch, kv_heads, chunks, self.global_keys.numel(), dim)
             keys = torch.cat([keys, k[:, :, self.global_keys, None].transpose(2, 3).expand(extra)], dim=3)
             values = torch.cat([values, v[:, :, self.global_keys, None].transpose(2, 3).expand(extra)], dim=3)
-        out = attend_chunks(q, keys, values, self.mask)
-        out = out.view(batch, self.kv_heads, step, chunks, groups, rows, -1).permute(0, 1, 4, 3, 5, 2, 6)
-        return out.reshape(batch, heads, padded, -1)[:, :, :q_len]
+        if out is not None and step == 1 and groups == 1 and padded == q_len:  # the chunk layout is the output's own
+            attend_chunks(q, keys, values, self.mask, scale, out=out.view(batch, kv_heads, chunks, rows, -1))
+            return out
+        result = attend_chunks(q, keys, values, self.mask, scale)
+        result = result.view(batch, kv_heads, step, chunks, groups, rows, -1).permute(0, 1, 4, 3, 5, 2, 6)
+        result = result.reshape(batch, heads, padded, -1)[:, :, :q_len]
+        return result if out is None else out.copy_(result)
 
     def _windows(self, x: torch.Tensor) -> torch.Tensor:
         """(B, Hkv, kv_len, d) → (B, Hkv, step·chunks, K, d): each chunk's keys, a view where step = 1."""
@@ -118,9 +130,12 @@ class LongformerKernel:
     def __call__(self, q, k, v, scale):
         out = self.band(q, k, v, scale)
         batch, heads, _, dim = q.shape
-        rows = fold_heads(q[:, :, self.positions] * scale, self.kv_heads).reshape(batch, self.kv_heads, 1, -1, dim)
-        attended = attend_chunks(rows, k[:, :, None], v[:, :, None], self.global_rows)
-        return out.index_copy(2, self.positions, attended.reshape(batch, heads, -1, attended.shape[-1]))
+        rows = fold_heads(q[:, :, self.positions], self.kv_heads).reshape(batch, self.kv_heads, 1, -1, dim)
+        attended = attend_chunks(rows, k[:, :, None], v[:, :, None], self.global_rows, scale)
+        attended = attended.reshape(batch, heads, -1, attended.shape[-1])
+        if needs_autograd(q, k, v):
+            return out.index_copy(2, self.positions, attended)
+        return out.index_copy_(2, self.positions, attended)
 
     def nbytes(self, batch, dim, element):
         return self.band.nbytes(batch, dim, element) + self.global_rows.nbytes()

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..masks import BlockLayout, Mask
-from ._chunked import ChunkMask, attend_chunks, fold_heads
+from ._chunked import ChunkMask, attend_chunks, fold_heads, needs_autograd, per_key_head
 
 # Pair evaluations of the predicate held at once while deriving a layout (about 16 M booleans).
 _LAYOUT_CHUNK = 1 << 24
@@ -91,24 +91,43 @@ class BlockGather:
         return members, kv_index, ChunkMask.from_kept(kept)
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+        if needs_autograd(q, k, v):
+            return self._run(q, k, v, scale)
+        return per_key_head(self._run, q, k, v, scale)
+
+    def _run(self, q, k, v, scale, out=None, batch_item=None):
+        """All heads at once (autograd), or one key head's slice written into ``out``."""
         batch, heads, q_len, dim = q.shape
-        block, kv_heads, groups = self.block, self.kv_heads, heads // self.kv_heads
-        q = F.pad(q * scale, (0, 0, 0, self.q_blocks * block - q_len))
+        kv_heads, dim_v = k.shape[1], v.shape[-1]
+        block, groups, padded = self.block, heads // kv_heads, self.q_blocks * self.block
+        if padded != q_len:
+            q = F.pad(q, (0, 0, 0, padded - q_len))
         q = fold_heads(q, kv_heads).unflatten(3, (self.q_blocks, block))  # (B, Hkv, G, q blocks, block, d)
         k_blocks = F.pad(k, (0, 0, 0, self.kv_blocks * block - self.kv_len)).unflatten(2, (self.kv_blocks, block))
         v_blocks = F.pad(v, (0, 0, 0, self.kv_blocks * block - self.kv_len)).unflatten(2, (self.kv_blocks, block))
-        outputs = []
+        attended = []
         for members, kv_index, mask in self.groups:
             rows = q[:, :, :, members].transpose(2, 3).reshape(batch, kv_heads, members.numel(), groups * block, dim)
             gathered = (batch, kv_heads, members.numel(), -1, dim)
             keys = k_blocks[:, :, kv_index.flatten()].reshape(gathered)
             values = v_blocks[:, :, kv_index.flatten()].reshape(gathered)
-            outputs.append(attend_chunks(rows, keys, values, mask))
-        dim_v = v.shape[-1]
-        outputs.append(q.new_zeros(batch, kv_heads, self.empty_blocks.numel(), groups * block, dim_v))
-        out = torch.cat(outputs, dim=2)[:, :, self.inverse]  # (B, Hkv, q blocks, G·block, d)
-        out = out.view(batch, kv_heads, self.q_blocks, groups, block, dim_v).transpose(2, 3)
-        return out.reshape(batch, heads, self.q_blocks * block, dim_v)[:, :, :q_len]
+            mask = mask if batch_item is None else mask.item(batch_item)
+            attended.append((members, attend_chunks(rows, keys, values, mask, scale)))
+        if out is None:  # autograd: assemble out of place
+            zeros = q.new_zeros(batch, kv_heads, self.empty_blocks.numel(), groups * block, dim_v)
+            blocks = torch.cat([a for _, a in attended] + [zeros], dim=2)[:, :, self.inverse]
+        else:
+            direct = groups == 1 and padded == q_len  # the block layout is the output's own
+            blocks = out.view(batch, kv_heads, self.q_blocks, block, dim_v) if direct else \
+                q.new_empty(batch, kv_heads, self.q_blocks, groups * block, dim_v)
+            for members, a in attended:
+                blocks.index_copy_(2, members, a)
+            blocks.index_fill_(2, self.empty_blocks, 0.0)
+            if direct:
+                return out
+        blocks = blocks.view(batch, kv_heads, self.q_blocks, groups, block, dim_v).transpose(2, 3)
+        result = blocks.reshape(batch, heads, padded, dim_v)[:, :, :q_len]
+        return result if out is None else out.copy_(result)
 
     def executed_pairs(self) -> int:
         """Score elements computed per (batch, head): every slot of every bucket, padding included."""

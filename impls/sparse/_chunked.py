@@ -31,37 +31,72 @@ class ChunkMask:
 
     A row that keeps no key would make softmax 0/0; such a row keeps one dummy key here and its output
     is set to zero afterwards (the documented convention), so no NaN reaches values or gradients.
+    Chunks often share one pattern (every interior chunk of a band does): ``runs`` lists stretches of
+    consecutive chunks with the same pattern, so the tiled path reads a (R × K) pattern that stays in
+    cache instead of streaming a mask as large as the scores.
     """
 
     dropped: torch.Tensor  # (Bm, 1, C, R, K) bool, True where the pair is masked
     empty_rows: torch.Tensor | None  # (Bm, 1, C, R, 1) bool, rows with no allowed key; None when there are none
+    runs: tuple[tuple[int, int], ...]  # (start, stop) chunk ranges whose patterns are equal, covering 0..C
 
     @classmethod
     def from_kept(cls, kept: torch.Tensor) -> ChunkMask:
         empty = ~kept.any(dim=-1, keepdim=True)
-        if not bool(empty.any()):
-            return cls(~kept, None)
-        kept = kept.clone()
-        kept[..., :1] |= empty
-        return cls(~kept, empty)
+        if bool(empty.any()):
+            kept = kept.clone()
+            kept[..., :1] |= empty
+        else:
+            empty = None
+        dropped = ~kept
+        return cls(dropped, empty, _equal_runs(dropped))
+
+    def item(self, b: int) -> ChunkMask:
+        """The mask of batch item ``b`` alone (the same mask when it does not depend on the batch)."""
+        if self.dropped.shape[0] == 1:
+            return self
+        empty = self.empty_rows[b:b + 1] if self.empty_rows is not None else None
+        return ChunkMask(self.dropped[b:b + 1], empty, self.runs)
 
     def nbytes(self) -> int:
         return self.dropped.numel() + (self.empty_rows.numel() if self.empty_rows is not None else 0)
 
 
-def attend_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: ChunkMask) -> torch.Tensor:
-    """softmax(q·kᵀ masked)·v per chunk: (B, Hkv, C, R, d) in q's dtype."""
+def _equal_runs(dropped: torch.Tensor) -> tuple[tuple[int, int], ...]:
+    chunks = dropped.shape[2]
+    if chunks == 0:
+        return ()
+    flat = dropped.transpose(0, 2).reshape(chunks, -1)
+    same_as_next = (flat[1:] == flat[:-1]).all(dim=1).tolist()
+    runs, start = [], 0
+    for index, same in enumerate(same_as_next, start=1):
+        if not same:
+            runs.append((start, index))
+            start = index
+    runs.append((start, chunks))
+    return tuple(runs)
+
+
+def attend_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: ChunkMask, scale: float,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(scale · q·kᵀ, masked)·v per chunk: (B, Hkv, C, R, d) in q's dtype, written into ``out`` when given."""
     dtype = q.dtype
     compute = _COMPUTE_DTYPE.get(dtype)
     if compute is not None:
         q, k, v = q.to(compute), k.to(compute), v.to(compute)
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-        out = _differentiable(q, k, v, mask.dropped)
+    if needs_autograd(q, k, v):
+        result = _differentiable(q * scale, k, v, mask.dropped)
     else:
-        out = _tiled_in_place(q, k, v, mask.dropped)
+        result = _tiled_in_place(q, k, v, mask, scale, out if out is not None and compute is None else None)
     if mask.empty_rows is not None:
-        out = out.masked_fill(mask.empty_rows, 0.0)
-    return out.to(dtype)
+        result = result.masked_fill_(mask.empty_rows, 0.0) if not result.requires_grad else result.masked_fill(mask.empty_rows, 0.0)
+    if out is not None and result is not out:
+        return out.copy_(result)
+    return result.to(dtype)
+
+
+def needs_autograd(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def _differentiable(q, k, v, dropped):
@@ -69,22 +104,42 @@ def _differentiable(q, k, v, dropped):
     return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
-def _tiled_in_place(q, k, v, dropped):
+def _tiled_in_place(q, k, v, mask: ChunkMask, scale: float, out: torch.Tensor | None):
     batch, kv_heads, chunks, rows, _ = q.shape
     keys = k.shape[3]
-    out = q.new_empty(batch, kv_heads, chunks, rows, v.shape[-1])
+    if out is None:
+        out = q.new_empty(batch, kv_heads, chunks, rows, v.shape[-1])
     per_tile = max(1, min(chunks, _TILE_ELEMENTS // max(1, rows * keys)))
     scores = q.new_empty(per_tile * rows * keys)
+    tiles = [(start, min(stop, start + per_tile)) for run_start, stop in mask.runs for start in range(run_start, stop, per_tile)]
     for b in range(batch):
-        dropped_b = dropped[b if dropped.shape[0] > 1 else 0, 0]
+        dropped = mask.dropped[b if mask.dropped.shape[0] > 1 else 0, 0]
         for h in range(kv_heads):
-            for start in range(0, chunks, per_tile):
-                stop = min(chunks, start + per_tile)
+            for start, stop in tiles:
                 tile = scores[: (stop - start) * rows * keys].view(stop - start, rows, keys)
-                torch.bmm(q[b, h, start:stop], k[b, h, start:stop].transpose(1, 2), out=tile)
-                tile.masked_fill_(dropped_b[start:stop], float("-inf"))
+                # beta=0: the tile's old contents are ignored; alpha applies the softmax scale for free.
+                torch.baddbmm(tile, q[b, h, start:stop], k[b, h, start:stop].transpose(1, 2), beta=0.0, alpha=scale, out=tile)
+                tile.masked_fill_(dropped[start], float("-inf"))  # one pattern for the whole tile
                 torch.ops.aten._softmax.out(tile, -1, False, out=tile)
                 torch.bmm(tile, v[b, h, start:stop], out=out[b, h, start:stop])
+    return out
+
+
+def per_key_head(kernel, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """Run ``kernel(q, k, v, scale, out, b)`` one (batch item b, key head) at a time into one output tensor.
+
+    Without autograd this keeps every temporary (padded keys, gathered blocks) the size of one head:
+    whole-tensor temporaries above the allocator's mmap threshold (32 MiB in glibc) would be fresh
+    pages, zeroed by the kernel on every call, which made time grow faster than L.
+    """
+    batch, heads, q_len, _ = q.shape
+    kv_heads = k.shape[1]
+    groups = heads // kv_heads
+    out = q.new_empty(batch, heads, q_len, v.shape[-1])
+    for b in range(batch):
+        for h in range(kv_heads):
+            kernel(q[b:b + 1, h * groups:(h + 1) * groups], k[b:b + 1, h:h + 1], v[b:b + 1, h:h + 1], scale,
+                   out[b:b + 1, h * groups:(h + 1) * groups], b)
     return out
 
 
