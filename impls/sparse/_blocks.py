@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from ..masks import BlockLayout, Mask
 from ._chunked import ChunkMask, attend_chunks, fold_heads, needs_autograd, per_key_head
 
-# Pair evaluations of the predicate held at once while deriving a layout (about 16 M booleans).
-_LAYOUT_CHUNK = 1 << 24
+# Pair evaluations of the predicate held at once while deriving a layout (about 1 MB of booleans: never seq × seq).
+_LAYOUT_CHUNK = 1 << 20
 # A bucket takes query blocks keeping down to this fraction of its size: at most 1/4 of its pairs are padding.
 _BUCKET_FILL = 0.75
 

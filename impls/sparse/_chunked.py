@@ -111,18 +111,31 @@ def _tiled_in_place(q, k, v, mask: ChunkMask, scale: float, out: torch.Tensor | 
         out = q.new_empty(batch, kv_heads, chunks, rows, v.shape[-1])
     per_tile = max(1, min(chunks, _TILE_ELEMENTS // max(1, rows * keys)))
     scores = q.new_empty(per_tile * rows * keys)
-    tiles = [(start, min(stop, start + per_tile)) for run_start, stop in mask.runs for start in range(run_start, stop, per_tile)]
+    tiles = _tiles(mask.runs, per_tile)
     for b in range(batch):
         dropped = mask.dropped[b if mask.dropped.shape[0] > 1 else 0, 0]
         for h in range(kv_heads):
-            for start, stop in tiles:
+            for start, stop, uniform in tiles:
                 tile = scores[: (stop - start) * rows * keys].view(stop - start, rows, keys)
                 # beta=0: the tile's old contents are ignored; alpha applies the softmax scale for free.
                 torch.baddbmm(tile, q[b, h, start:stop], k[b, h, start:stop].transpose(1, 2), beta=0.0, alpha=scale, out=tile)
-                tile.masked_fill_(dropped[start], float("-inf"))  # one pattern for the whole tile
+                tile.masked_fill_(dropped[start] if uniform else dropped[start:stop], float("-inf"))
                 torch.ops.aten._softmax.out(tile, -1, False, out=tile)
                 torch.bmm(tile, v[b, h, start:stop], out=out[b, h, start:stop])
     return out
+
+
+def _tiles(runs, per_tile: int) -> list[tuple[int, int, bool]]:
+    """(start, stop, uniform) tiles of at most ``per_tile`` chunks: a run of equal patterns is masked with its one
+    pattern (uniform); neighbouring chunks that each differ are grouped and masked with their own slices."""
+    spans: list[tuple[int, int, bool]] = []
+    for start, stop in runs:
+        uniform = stop - start > 1
+        if not uniform and spans and not spans[-1][2]:
+            spans[-1] = (spans[-1][0], stop, False)
+        else:
+            spans.append((start, stop, uniform))
+    return [(s, min(stop, s + per_tile), uniform) for start, stop, uniform in spans for s in range(start, stop, per_tile)]
 
 
 def per_key_head(kernel, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
