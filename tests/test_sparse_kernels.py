@@ -96,7 +96,8 @@ def test_rows_without_keys_are_zero_and_give_no_nan(impl_name):
     assert torch.equal(grads[0][:, :, 25:], torch.zeros_like(grads[0][:, :, 25:]))
 
 
-@pytest.mark.parametrize("impl_name,mask", [("banded", "sliding-window[w=5]"), ("block-sparse[block=8]", "bigbird[block=8,window=3,globals=1,random=1,seed=0]")])
+@pytest.mark.parametrize("impl_name,mask", [("banded", "sliding-window[w=5]"),
+                                            ("block-sparse[block=8]", "bigbird[block=8,window=3,globals=1,random=1,seed=0]")])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
 def test_other_dtypes_meet_their_tolerance(impl_name, mask, dtype):
     out = _check_forward(impl_name, _problem(mask, (2, 4, 2, 37, 37), dtype=dtype))
