@@ -80,6 +80,14 @@ class PerformerPytorch(Approximation):
             states = reads = 2 * q_len * m * d * h
         return float(b * (features + states + reads)) * (3.5 if problem.needs_grad else 1.0)
 
+    def time_estimate(self, problem, peak_flops):
+        if problem.mask_kind != "causal":
+            return super().time_estimate(problem, peak_flops)
+        # The causal fallback is memory-bound: about three passes over per-token (m × d) outer products,
+        # predicted at 1 GB/s (what a 2-core VM reaches once its pieces outgrow the cache: L=8192 took 3.2 s).
+        elements = problem.batch * problem.heads * problem.seq_len * self.values["m"] * problem.head_dim
+        return 3 * elements * 4 / 1e9 * (3.5 if problem.needs_grad else 1.0)
+
     def memory_estimate(self, problem):
         b, h, m, d = problem.batch, problem.heads, self.values["m"], problem.head_dim
         features = 6 * b * h * (problem.seq_len + problem.kv_seq_len) * m * 4
