@@ -39,6 +39,7 @@ class ChunkMask:
     dropped: torch.Tensor  # (Bm, 1, C, R, K) bool, True where the pair is masked
     empty_rows: torch.Tensor | None  # (Bm, 1, C, R, 1) bool, rows with no allowed key; None when there are none
     runs: tuple[tuple[int, int], ...]  # (start, stop) chunk ranges whose patterns are equal, covering 0..C
+    columns: tuple[tuple[tuple[int, int], ...], ...]  # per run: the key-column spans where its pattern drops anything
 
     @classmethod
     def from_kept(cls, kept: torch.Tensor) -> ChunkMask:
@@ -49,17 +50,32 @@ class ChunkMask:
         else:
             empty = None
         dropped = ~kept
-        return cls(dropped, empty, _equal_runs(dropped))
+        runs = _equal_runs(dropped)
+        return cls(dropped, empty, runs, tuple(_dropping_columns(dropped[:, 0, start]) for start, _ in runs))
 
     def item(self, b: int) -> ChunkMask:
         """The mask of batch item ``b`` alone (the same mask when it does not depend on the batch)."""
         if self.dropped.shape[0] == 1:
             return self
         empty = self.empty_rows[b:b + 1] if self.empty_rows is not None else None
-        return ChunkMask(self.dropped[b:b + 1], empty, self.runs)
+        return ChunkMask(self.dropped[b:b + 1], empty, self.runs, self.columns)
 
     def nbytes(self) -> int:
         return self.dropped.numel() + (self.empty_rows.numel() if self.empty_rows is not None else 0)
+
+
+def _dropping_columns(pattern: torch.Tensor) -> tuple[tuple[int, int], ...]:
+    """Contiguous spans of key columns where a (Bm, R, K) pattern drops at least one pair: a band drops only
+    two triangles at its edges, so masking just those columns saves most of a pass over the scores."""
+    any_dropped = pattern.any(dim=0).any(dim=0).tolist()
+    spans, start = [], None
+    for column, dropped in enumerate(any_dropped + [False]):
+        if dropped and start is None:
+            start = column
+        elif not dropped and start is not None:
+            spans.append((start, column))
+            start = None
+    return tuple(spans)
 
 
 def _equal_runs(dropped: torch.Tensor) -> tuple[tuple[int, int], ...]:
@@ -111,31 +127,36 @@ def _tiled_in_place(q, k, v, mask: ChunkMask, scale: float, out: torch.Tensor | 
         out = q.new_empty(batch, kv_heads, chunks, rows, v.shape[-1])
     per_tile = max(1, min(chunks, _TILE_ELEMENTS // max(1, rows * keys)))
     scores = q.new_empty(per_tile * rows * keys)
-    tiles = _tiles(mask.runs, per_tile)
+    tiles = _tiles(mask.runs, mask.columns, per_tile)
     for b in range(batch):
         dropped = mask.dropped[b if mask.dropped.shape[0] > 1 else 0, 0]
         for h in range(kv_heads):
-            for start, stop, uniform in tiles:
+            for start, stop, columns in tiles:
                 tile = scores[: (stop - start) * rows * keys].view(stop - start, rows, keys)
                 # beta=0: the tile's old contents are ignored; alpha applies the softmax scale for free.
                 torch.baddbmm(tile, q[b, h, start:stop], k[b, h, start:stop].transpose(1, 2), beta=0.0, alpha=scale, out=tile)
-                tile.masked_fill_(dropped[start] if uniform else dropped[start:stop], float("-inf"))
+                if columns is None:  # chunks with different patterns: each its own
+                    tile.masked_fill_(dropped[start:stop], float("-inf"))
+                for first, last in columns or ():  # one shared pattern: only the columns it drops from
+                    tile[:, :, first:last].masked_fill_(dropped[start, :, first:last], float("-inf"))
                 torch.ops.aten._softmax.out(tile, -1, False, out=tile)
                 torch.bmm(tile, v[b, h, start:stop], out=out[b, h, start:stop])
     return out
 
 
-def _tiles(runs, per_tile: int) -> list[tuple[int, int, bool]]:
-    """(start, stop, uniform) tiles of at most ``per_tile`` chunks: a run of equal patterns is masked with its one
-    pattern (uniform); neighbouring chunks that each differ are grouped and masked with their own slices."""
-    spans: list[tuple[int, int, bool]] = []
-    for start, stop in runs:
-        uniform = stop - start > 1
-        if not uniform and spans and not spans[-1][2]:
-            spans[-1] = (spans[-1][0], stop, False)
+def _tiles(runs, columns, per_tile: int) -> list[tuple[int, int, tuple | None]]:
+    """(start, stop, columns) tiles of at most ``per_tile`` chunks. A run of equal patterns is masked with its
+    one pattern, on the columns it drops from; neighbouring chunks that each differ are grouped (columns None)
+    and masked with their own slices."""
+    spans: list[tuple[int, int, tuple | None]] = []
+    for (start, stop), dropping in zip(runs, columns):
+        if stop - start > 1:
+            spans.append((start, stop, dropping))
+        elif spans and spans[-1][2] is None:
+            spans[-1] = (spans[-1][0], stop, None)
         else:
-            spans.append((start, stop, uniform))
-    return [(s, min(stop, s + per_tile), uniform) for start, stop, uniform in spans for s in range(start, stop, per_tile)]
+            spans.append((start, stop, None))
+    return [(s, min(stop, s + per_tile), cols) for start, stop, cols in spans for s in range(start, stop, per_tile)]
 
 
 def per_key_head(kernel, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
