@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..masks import Longformer, SlidingWindow
-from ._chunked import ChunkMask, attend_chunks, fold_heads, needs_autograd, per_key_head
+from ._chunked import ChunkMask, attend_chunks, fold_heads, needs_autograd, per_key_head, tiled
 
 
 class Band:
@@ -64,7 +64,7 @@ class Band:
         return kept.reshape(1, 1, step * chunks, groups * rows, kept.shape[-1])
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
-        if needs_autograd(q, k, v):
+        if needs_autograd(q, k, v) or not tiled(q):
             return self._run(q, k, v, scale)
         return per_key_head(self._run, q, k, v, scale)
 

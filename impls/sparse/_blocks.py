@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..masks import BlockLayout, Mask
-from ._chunked import ChunkMask, attend_chunks, fold_heads, needs_autograd, per_key_head
+from ._chunked import ChunkMask, attend_chunks, fold_heads, needs_autograd, per_key_head, tiled
 
 # Pair evaluations of the predicate held at once while deriving a layout (about 1 MB of booleans: never seq × seq).
 _LAYOUT_CHUNK = 1 << 20
@@ -91,7 +91,7 @@ class BlockGather:
         return members, kv_index, ChunkMask.from_kept(kept)
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
-        if needs_autograd(q, k, v):
+        if needs_autograd(q, k, v) or not tiled(q):
             return self._run(q, k, v, scale)
         return per_key_head(self._run, q, k, v, scale)
 

@@ -100,7 +100,7 @@ def attend_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Chunk
     compute = _COMPUTE_DTYPE.get(dtype)
     if compute is not None:
         q, k, v = q.to(compute), k.to(compute), v.to(compute)
-    if needs_autograd(q, k, v):
+    if needs_autograd(q, k, v) or not tiled(q):
         result = _differentiable(q * scale, k, v, mask.dropped)
     else:
         result = _tiled_in_place(q, k, v, mask, scale, out if out is not None and compute is None else None)
@@ -113,6 +113,11 @@ def attend_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Chunk
 
 def needs_autograd(*tensors: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def tiled(q: torch.Tensor) -> bool:
+    """The tiled, per-head path is a CPU cache strategy; a GPU gets whole-tensor ops (fewer kernel launches)."""
+    return q.device.type == "cpu"
 
 
 def _differentiable(q, k, v, dropped):
