@@ -61,16 +61,17 @@ _SDPA_MEDIANS: dict = {}
 
 
 def uniform_output(problem, v: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-    """Uniform attention, the mean of the values each row may see (float64): the error any approximation
-    should beat to be informative. Rows are ``rows`` (the harness's sample) or all."""
-    values = v.detach().to(torch.float64)
-    rows = torch.arange(problem.seq_len) if rows is None else rows
+    """Uniform attention, the mean of the values each row may see (float64, on the CPU like the oracle's
+    answer): the error any approximation should beat to be informative. Rows are ``rows`` (the harness's
+    sample) or all."""
+    values = v.detach().to(device="cpu", dtype=torch.float64)
+    rows = torch.arange(problem.seq_len) if rows is None else rows.cpu()
     if problem.mask_kind == "causal":
-        last = rows.clamp(max=problem.kv_seq_len - 1).to(v.device)
+        last = rows.clamp(max=problem.kv_seq_len - 1)
         means = values.cumsum(dim=2)[:, :, last] / (last + 1).to(values.dtype)[:, None]
     elif problem.mask_kind == "padding":
-        lengths = torch.tensor(problem.mask.lengths, device=v.device)
-        kept = torch.arange(problem.kv_seq_len, device=v.device)[None, :] < lengths[:, None]
+        lengths = torch.tensor(problem.mask.lengths)
+        kept = torch.arange(problem.kv_seq_len)[None, :] < lengths[:, None]
         means = (values * kept[:, None, :, None]).sum(2, keepdim=True) / lengths[:, None, None, None]
     else:
         means = values.mean(dim=2, keepdim=True)
