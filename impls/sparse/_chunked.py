@@ -2,14 +2,15 @@
 
 Layout (the kernels in _banded and _blocks produce it):
 
-- ``q``: (B, Hkv, C, R, d), already multiplied by the softmax scale: C chunks of R query rows; with GQA the
-  query heads that share a key head are folded into the rows, so keys are never repeated per head;
+- ``q``: (B, Hkv, C, R, d): C chunks of R query rows; with GQA the query heads that share a key head are
+  folded into the rows, so keys are never repeated per head;
 - ``k``, ``v``: (B, Hkv, C, K, d): each chunk's K keys (an overlapping view of the padded keys is fine);
 - a :class:`ChunkMask` of shape (Bm, 1, C, R, K), Bm = 1 or B.
 
-Scores exist only per chunk, (R × K), so memory is O(rows · K), never O(seq²). Without autograd the chunks
-are processed a tile at a time in place (scores of one tile stay in cache, nothing is allocated per tile);
-with autograd the same ops run out of place on all chunks at once and autograd keeps O(rows · K) for backward.
+Scores exist only per chunk, (R × K), so memory is O(rows · K), never O(seq²). On a CPU without autograd the
+chunks are processed a tile at a time in place (scores of one tile stay in cache, nothing is allocated per
+tile); with autograd, or on a GPU, the same ops run out of place on all chunks at once, and autograd keeps
+O(rows · K) for backward.
 """
 
 from __future__ import annotations
