@@ -97,7 +97,11 @@ class DeviceMetrics:
             cuda["event_flops_per_s"] = flops / median
         cuda["device_peak_flops_bf16"] = self.session.peak_flops(device, torch.bfloat16)
         cuda.update(self._clock_fields(reader, samples))
-        if self.cuda_graphs:
+        if self.cuda_graphs and run.cell.problem.needs_grad:
+            # Capturing autograd's backward registers the CUDA generator with the graph; the next cell's
+            # fused backward then fails with "Offset increment outside graph capture" (seen on an H200).
+            cuda["graph_note"] = "not captured: graphs are replayed for forward cells only"
+        elif self.cuda_graphs:
             cuda.update(self._graph_fields(call, device, rounds, flush, median))
         return cuda
 
