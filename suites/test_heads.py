@@ -5,7 +5,7 @@ heads/4, 1} (MHA, GQA, MQA), for sdpa, naive and custom; then custom's head sche
 talking heads, pruning 2, 4 and 6 of 8 heads, and top-1/2/4 routing, whose time should follow the
 fraction of (token, head) rows they compute.
 
-    flock /tmp/attnbench-bench.lock python -m pytest --benchmark-only --attn-preset design suites/test_heads.py
+    python -m pytest --benchmark-only --attn-preset design suites/test_heads.py
 """
 
 from impls import get

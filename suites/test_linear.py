@@ -9,7 +9,7 @@ beside the run (``linear_summary.json`` and ``.md``): per (shape, mask, mode) an
 and speed-up at L=16384 (or the longest measured), the fitted exponents of time and peak memory against L (over
 L ≥ 1024), the crossover length where it overtakes SDPA, and its error.
 
-    flock /tmp/attnbench-bench.lock python -m pytest --benchmark-only --attn-preset linear suites/test_linear.py
+    python -m pytest --benchmark-only --attn-preset linear suites/test_linear.py
     python -m suites.test_linear results/<run> [results/<run> ...]     # the summary again, over several runs
 
 SDPA at the longest lengths is over the preset's budget and is skipped with that reason; speed-ups

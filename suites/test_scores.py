@@ -4,7 +4,7 @@ The error against scaled dot (the float64 oracle, which is scaled-dot attention)
 ``extra.error_vs_scaled_dot``, beside the softmax statistics at initialization (how flat or peaked each
 score function starts). ``custom`` is the scaled-dot configuration.
 
-    flock /tmp/attnbench-bench.lock python -m pytest --benchmark-only --attn-preset design suites/test_scores.py
+    python -m pytest --benchmark-only --attn-preset design suites/test_scores.py
 """
 
 from impls import errors, reference

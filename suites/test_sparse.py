@@ -12,7 +12,7 @@ summary is printed and written beside the run (``sparse_summary.md`` and ``.json
 headline grid, time, speed-up over sdpa causal and peak memory per L, the fitted exponents of time and
 peak memory against L, and the issue's goals with their verdicts.
 
-    flock /tmp/attnbench-bench.lock python -m pytest --benchmark-only --attn-preset sparse suites/test_sparse.py
+    python -m pytest --benchmark-only --attn-preset sparse suites/test_sparse.py
     python -m suites.test_sparse results/<run> [results/<run> ...]     # the summary again, from the JSONL
 """
 

@@ -11,7 +11,7 @@ and the softmax entropy and max logit, with score scaling (scale = 1/sqrt(head_d
 (scale = 1), for every score function and head scheme. Unscaled logits grow like sqrt(head_dim): the
 softmax saturates, entropy collapses and gradients shrink.
 
-    flock /tmp/attnbench-bench.lock python -m pytest --benchmark-only --attn-preset design suites/test_training.py
+    python -m pytest --benchmark-only --attn-preset design suites/test_training.py
 """
 
 from __future__ import annotations
