@@ -11,8 +11,9 @@ changes the harness is therefore measured with one method on both sides.
 Requests, one JSON object a line; every answer has ``ok`` and, when false, a one-line ``error``:
 - on start the worker says hello: tree, impls file, torch version, threads, machine.
 - ``{"op": "select", "options": {...}}``: the head's expansion of ``--attn-*`` options into cells.
-- ``{"op": "setup", "cells": [...], "seed": 0}``: build each cell once; status, error, peak memory
-  and the time of one call. ``{"reference": n}`` as a cell is the fixed n×n matmul reference kernel.
+- ``{"op": "setup", "cells": [...], "seed": 0, "measure": true}``: build each cell once; status,
+  the time of one call and (when measure) error against the oracle and peak memory.
+  ``{"reference": n}`` as a cell is the fixed n×n matmul reference kernel (history mode).
 - ``{"op": "block", "order": [ids], "calls": K, "iterations": {id: n}}``: for each cell in order,
   one untimed call, then K samples of n calls; the median seconds per call of each cell.
 - ``{"op": "quit"}``.
@@ -30,6 +31,7 @@ import statistics
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 HEAD_SUITES = Path(__file__).resolve().parent
@@ -81,8 +83,8 @@ class Worker:
     def __init__(self, tree: Path) -> None:
         self.tree = tree
         self.harness = None
-        self.calls: dict[str, object] = {}
-        self.keep: dict[str, tuple] = {}  # inputs and outputs the timed callables close over
+        self.calls: dict[str, Callable[[], object]] = {}
+        self.keep: dict[str, tuple] = {}  # the inputs the timed callables close over
 
     # --- start --------------------------------------------------------------------------------------
     def hello(self) -> dict:
@@ -109,10 +111,11 @@ class Worker:
             cells = session.cells("core")
         return {"cells": [{"id": c.id, "impl": c.impl.full_name, "problem": problem_spec(c.problem)} for c in cells]}
 
-    def setup(self, cells: list[dict], seed: int) -> dict:
-        return {"cells": [self._setup_one(cell, seed) for cell in cells]}
+    def setup(self, cells: list[dict], seed: int, measure: bool = True) -> dict:
+        """Build every cell; ``measure=False`` (the extra timing workers of a side) skips error and memory."""
+        return {"cells": [self._setup_one(cell, seed, measure) for cell in cells]}
 
-    def _setup_one(self, cell: dict, seed: int) -> dict:
+    def _setup_one(self, cell: dict, seed: int, measure: bool) -> dict:
         if "reference" in cell:
             return self._setup_reference(cell)
         import torch
@@ -141,17 +144,17 @@ class Worker:
             expected = (problem.batch, problem.heads, problem.seq_len, problem.head_dim)
             if tuple(out.shape) != expected:
                 return {**result, "status": "failed", "reason": f"output shape {tuple(out.shape)} != expected {expected}"}
-            checked = out
-            if problem.dropout:  # as the harness does: error without dropout
-                with torch.enable_grad() if problem.needs_grad else torch.no_grad():
-                    checked = impl.build(problem.with_(dropout=0.0), q, k, v)()
-            result["error"] = self.harness.measure_error(problem, impl, q, k, v, grad_out, checked, seed,
-                                                         self.harness.OracleCache())
             call = self.harness.timed_callable(problem, fn, q, k, v, grad_out)
-            result["peak_bytes"], result["peak_method"] = self.harness.measure_peak_bytes(call, problem.device)
+            if measure:
+                checked = out
+                if problem.dropout:  # as the harness does: error without dropout
+                    with torch.enable_grad() if problem.needs_grad else torch.no_grad():
+                        checked = impl.build(problem.with_(dropout=0.0), q, k, v)()
+                result["error"] = self.harness.measure_error(problem, impl, q, k, v, grad_out, checked, seed,
+                                                             self.harness.OracleCache())
+                result["peak_bytes"], result["peak_method"] = self.harness.measure_peak_bytes(call, problem.device)
             result["single_s"] = _single_call_seconds(call)
-            self.calls[cell["id"]] = call
-            self.keep[cell["id"]] = (q, k, v, grad_out)
+            self.calls[cell["id"]], self.keep[cell["id"]] = call, (q, k, v, grad_out)
         except Exception as exc:  # noqa: BLE001 - a failing cell is a result, not a crash
             status = "oom" if self.harness is not None and self.harness.is_oom(exc) else "failed"
             result.update(status=status, reason=one_line(exc), traceback=traceback.format_exc(limit=6))

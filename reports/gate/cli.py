@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--max-pairs", type=int, default=60,
                           help="more pairs, 10 at a time, while a benchmark is inconclusive, up to this many (default 60)")
     sampling.add_argument("--calls", type=int, default=5, help="timed samples of each cell per block (default 5)")
+    sampling.add_argument("--workers", type=int, default=3,
+                          help="worker processes per side (default 3): a process's own layout shifts its times by ~1%%, "
+                               "so pairs go round several")
     sampling.add_argument("--budget-seconds", type=float, default=120.0,
                           help="measuring time one pass may take; fewer pairs (never under 10) when the selection is slow")
     sampling.add_argument("--threads", type=int, default=1,
@@ -68,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> GateSettings:
-    for name, low in (("pairs", 10), ("max_pairs", args.pairs), ("calls", 1), ("threads", 0)):
+    for name, low in (("pairs", 10), ("max_pairs", args.pairs), ("calls", 1), ("workers", 1), ("threads", 0)):
         if getattr(args, name) < low:
             raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)} is too small (accepted: {low} or more)")
     if args.floor is not None and not 0 <= args.floor < 100:
@@ -79,7 +82,7 @@ def settings_from(args: argparse.Namespace) -> GateSettings:
     selection.update({axis.replace("-", "_"): getattr(args, f"attn_{axis.replace('-', '_')}") for axis in SELECTION_AXES})
     return GateSettings(selection={k: v for k, v in selection.items() if v is not None}, seed=args.attn_seed,
                         floor=None if args.floor is None else args.floor / 100, alpha=args.alpha, pairs=args.pairs, max_pairs=args.max_pairs,
-                        calls=args.calls, budget_seconds=args.budget_seconds, confirm=not args.no_confirm,
+                        calls=args.calls, workers=args.workers, budget_seconds=args.budget_seconds, confirm=not args.no_confirm,
                         strict=args.strict, threads=args.threads or None, shuffle_seed=args.shuffle_seed, out=args.out)
 
 

@@ -35,17 +35,36 @@ def describe_selection(selection: dict) -> str:
     return " ".join(f"--attn-{k.replace('_', '-')} {v}" for k, v in selection.items() if v) or "the default selection"
 
 
-def start_pair(base_tree: Path, head_tree: Path, settings: GateSettings) -> tuple[Worker, Worker]:
-    """Both workers start at once (importing torch twice costs one import's wall time); base is checked first."""
-    base, head = Worker(base_tree, head_tree, "base", settings.threads), Worker(head_tree, head_tree, "head", settings.threads)
+@contextlib.contextmanager
+def sides(base_tree: Path, head_tree: Path, settings: GateSettings):
+    """``settings.workers`` processes per side, all started at once; the base ones are checked first, so a
+    base that does not import is reported as such. Closed however the block ends."""
+    base = [Worker(base_tree, head_tree, "base", settings.threads) for _ in range(settings.workers)]
+    head = [Worker(head_tree, head_tree, "head", settings.threads) for _ in range(settings.workers)]
     try:
-        base.wait_ready()
-        head.wait_ready()
-    except Exception:
-        base.close()
-        head.close()
-        raise
-    return base, head
+        for worker in base + head:
+            worker.wait_ready()
+        yield base, head
+    finally:
+        for worker in base + head:
+            worker.close()
+
+
+def setup_all(base: list[Worker], head: list[Worker], cells: list[dict], seed: int) -> tuple[dict, dict]:
+    """Every worker builds every cell, in parallel; the first of each side also measures error and memory."""
+    for side in (base, head):
+        for index, worker in enumerate(side):
+            worker.submit("setup", cells=cells, seed=seed, measure=index == 0)
+    replies = [[w.collect() for w in side] for side in (base, head)]
+    setups = []
+    for side in replies:
+        first = {c["id"]: c for c in side[0]["cells"]}
+        for other in side[1:]:  # a cell counts as running only if every worker of the side could build it
+            for c in other["cells"]:
+                if c["status"] != "ok" and first[c["id"]]["status"] == "ok":
+                    first[c["id"]] = {**first[c["id"]], "status": c["status"], "reason": c["reason"]}
+        setups.append(first)
+    return setups[0], setups[1]
 
 
 def plan_iterations(cells: list[dict], base_setup: dict, head_setup: dict, settings: GateSettings) -> tuple[dict, float]:
@@ -63,8 +82,9 @@ def compare_samples(samples: Samples, entries: list[dict], iterations: dict, rng
     for e in entries:
         base_times, head_times = samples.base[e["id"]], samples.head[e["id"]]
         c = compare_paired(log_ratios(base_times, head_times), seed=rng.randrange(2**31))
-        c.extra = {"base_median_s": statistics.median(base_times), "head_median_s": statistics.median(head_times),
-                   "iterations": iterations[e["id"]]}
+        c.extra.update(base_median_s=statistics.median(base_times), head_median_s=statistics.median(head_times),
+                       iterations=iterations[e["id"]],
+                       samples={"base_s": base_times, "head_s": head_times, "workers": samples.workers})
         comparisons[e["id"]] = c
     return comparisons
 
@@ -77,13 +97,12 @@ def undecided(entries: list[dict], comparisons: dict[str, Comparison], settings:
     return verdicts.count("inconclusive")
 
 
-def measure_and_compare(base: Worker, head: Worker, cells: list[dict], settings: GateSettings, rng: random.Random,
-                        phases: dict, phase: str) -> tuple[list[dict], dict, int]:
+def measure_and_compare(base: list[Worker], head: list[Worker], cells: list[dict], settings: GateSettings,
+                        rng: random.Random, phases: dict, phase: str) -> tuple[list[dict], dict, int]:
     """Set up cells on both sides and measure the comparable ones in pairs: at least ``settings.pairs``, then
     rounds of more pairs while some benchmark is inconclusive, up to ``settings.max_pairs`` or the time budget."""
     start = time.perf_counter()
-    base_setup = {c["id"]: c for c in base.request("setup", cells=cells, seed=settings.seed)["cells"]}
-    head_setup = {c["id"]: c for c in head.request("setup", cells=cells, seed=settings.seed)["cells"]}
+    base_setup, head_setup = setup_all(base, head, cells, settings.seed)
     phases[f"{phase}_setup_s"] = time.perf_counter() - start
     entries = [judge.entry(c, base_setup.get(c["id"]), head_setup[c["id"]]) for c in cells]
     timed = judge.comparable(entries)
@@ -119,22 +138,20 @@ def run_paired(settings: GateSettings, base_ref: str, head_ref: str | None) -> d
             head_tree, head_commit = repo, describe(repo)
         else:
             head_tree, head_commit = stack.enter_context(checkout(repo, head_ref, "head"))
-        base, head = start_pair(base_tree, head_tree, settings)
-        phases["start_s"] = time.perf_counter() - started
-        with base, head:
-            cells = select_cells(head, settings)
+        with sides(base_tree, head_tree, settings) as (base, head):
+            phases["start_s"] = time.perf_counter() - started
+            cells = select_cells(head[0], settings)
             entries, comparisons, pairs = measure_and_compare(base, head, cells, settings, rng, phases, "first")
-            machine = head.hello["machine"]
-            versions = {"base": base.hello["torch"], "head": head.hello["torch"]}
+            machine = head[0].hello["machine"]
+            versions = {"base": base[0].hello["torch"], "head": head[0].hello["torch"]}
         timed = [e for e in entries if e["id"] in comparisons]
         if not timed:
-            reasons = {e["reason"]["head"] or e["reason"]["base"] for e in entries}
-            raise NothingSelected(f"none of the {len(entries)} selected cells runs on both sides "
-                                  f"(e.g. {sorted(r for r in reasons if r)[:1] or ['no reason']})")
+            reasons = sorted({r for e in entries for r in (e["reason"]["head"], e["reason"]["base"]) if r})
+            raise NothingSelected(f"none of the {len(entries)} selected cells runs on both sides ({reasons[0] if reasons else 'no reason given'})")
         floors = [settings.floor_for(e["problem"]["device"]) for e in timed]
         flagged = judge.judge_timing(timed, [comparisons[e["id"]] for e in timed], floors, settings.alpha)
         if flagged and settings.confirm:
-            confirm_in_fresh_pair(flagged, base_tree, head_tree, settings, rng, phases)
+            confirm_in_fresh_processes(flagged, base_tree, head_tree, settings, rng, phases)
     return {
         "schema": 1, "mode": "paired", "base": {"ref": base_ref, "commit": base_commit},
         "head": {"ref": head_ref or "working tree", "commit": head_commit, "tree": str(head_tree)},
@@ -144,12 +161,12 @@ def run_paired(settings: GateSettings, base_ref: str, head_ref: str | None) -> d
     }
 
 
-def confirm_in_fresh_pair(flagged: list[dict], base_tree: Path, head_tree: Path, settings: GateSettings,
-                          rng: random.Random, phases: dict) -> None:
+def confirm_in_fresh_processes(flagged: list[dict], base_tree: Path, head_tree: Path, settings: GateSettings,
+                               rng: random.Random, phases: dict) -> None:
+    """Measure the flagged benchmarks again with new worker processes on both sides; judge them among themselves."""
     start = time.perf_counter()
     cells = [{"id": e["id"], "impl": e["impl"], "problem": e["problem"]} for e in flagged]
-    base, head = start_pair(base_tree, head_tree, settings)
-    with base, head:
+    with sides(base_tree, head_tree, settings) as (base, head):
         _, comparisons, _ = measure_and_compare(base, head, cells, settings, rng, phases, "confirm")
     found = [e for e in flagged if e["id"] in comparisons]
     judged = [comparisons[e["id"]] for e in found]

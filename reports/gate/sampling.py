@@ -4,6 +4,11 @@ A block is a few timed samples of every cell on one side (cells in a shuffled or
 median per cell; a pair is one base block and one head block back to back, in a balanced random
 order (as many base-first as head-first pairs). Whatever the machine does during a pair (another
 job, a frequency change) hits both sides, so the paired log-ratio cancels it.
+
+Each side has several worker processes, and the pairs go round every (base worker, head worker)
+combination: a process's own luck (where its buffers landed in physical memory, its address
+layout) shifts its times by about 1% for as long as it lives; spread over several processes it
+becomes noise the statistics can see instead of a bias they cannot.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class Samples:
 
     base: dict[str, list[float]] = field(default_factory=dict)
     head: dict[str, list[float]] = field(default_factory=dict)
+    workers: list[tuple[int, int]] = field(default_factory=list)  # (base worker, head worker) index of each pair
     seconds: float = 0.0  # wall time spent measuring
 
 
@@ -42,23 +48,37 @@ def balanced_orders(pairs: int, rng: random.Random) -> list[bool]:
     return orders
 
 
-def measure_pairs(base: Worker, head: Worker, cell_ids: list[str], iterations: dict[str, int], pairs: int,
+def worker_combinations(base: Sequence[Worker], head: Sequence[Worker], pairs: int, rng: random.Random) -> list[tuple[Worker, Worker]]:
+    """``pairs`` (base, head) worker pairs going round every combination, each round in a shuffled order."""
+    every = [(b, h) for b in base for h in head]
+    chosen: list[tuple[Worker, Worker]] = []
+    while len(chosen) < pairs:
+        round_ = list(every)
+        rng.shuffle(round_)
+        chosen.extend(round_)
+    return chosen[:pairs]
+
+
+def measure_pairs(base: Sequence[Worker], head: Sequence[Worker], cell_ids: list[str], iterations: dict[str, int], pairs: int,
                   rng: random.Random, calls: int = DEFAULT_CALLS, samples: Samples | None = None) -> Samples:
-    """Add ``pairs`` pairs to ``samples`` (a new one, after a discarded warm-up pair, when None)."""
+    """Add ``pairs`` pairs to ``samples`` (a new one, after warm-up pairs that visit every worker, when None)."""
     import time
 
-    warmup = WARMUP_PAIRS if samples is None else 0
+    warmup = max(len(base), len(head)) * WARMUP_PAIRS if samples is None else 0
     samples = samples or Samples(base={c: [] for c in cell_ids}, head={c: [] for c in cell_ids})
     start = time.perf_counter()
-    for index, base_first in enumerate(balanced_orders(pairs + warmup, rng)):
+    workers = [(base[i % len(base)], head[i % len(head)]) for i in range(warmup)] + worker_combinations(base, head, pairs, rng)
+    for index, (base_first, (base_worker, head_worker)) in enumerate(zip(balanced_orders(pairs + warmup, rng), workers)):
         order = list(cell_ids)
         rng.shuffle(order)
-        sides = [(base, samples.base), (head, samples.head)]
+        sides = [(base_worker, samples.base), (head_worker, samples.head)]
         for worker, store in sides if base_first else reversed(sides):
             seconds = worker.request("block", order=order, calls=calls, iterations=iterations)["seconds"]
             if index >= warmup:
                 for cell_id in cell_ids:
                     store[cell_id].append(seconds[cell_id])
+        if index >= warmup:
+            samples.workers.append((list(base).index(base_worker), list(head).index(head_worker)))
     samples.seconds += time.perf_counter() - start
     return samples
 

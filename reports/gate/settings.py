@@ -20,6 +20,7 @@ class GateSettings:
     pairs: int = 20  # pairs measured first
     max_pairs: int = 60  # more, in rounds, while a benchmark is inconclusive
     calls: int = 5
+    workers: int = 3  # worker processes per side; pairs go round every (base, head) combination
     budget_seconds: float = 120.0  # fewer pairs (never under MIN_PAIRS) when a selection is slow
     confirm: bool = True
     strict: bool = False
