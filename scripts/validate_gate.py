@@ -1,0 +1,223 @@
+"""Validate the regression gate on this machine: false alarms, detection rates, deterministic gates, wall time.
+
+    python scripts/validate_gate.py                 # the full validation (about 100 gate runs)
+    python scripts/validate_gate.py --quick         # 2 runs per scenario, to try the script
+
+Everything runs in a temporary git worktree of HEAD (the committed gate and implementations), with
+base = HEAD and head = that worktree, as a developer would run ``python -m reports gate --base HEAD``:
+- aa:        the worktree unchanged (A/A): any regression is a false alarm.
+- aa-busy:   A/A with one busy-loop process competing for the 2 cores during the gate run.
+- slow-P:    naive made P% slower (a loop calibrated on this machine, scripts/gate_inject.py).
+- memory:    naive holds an extra score-sized buffer during the call.
+- accuracy:  naive's output rounded through bfloat16.
+Scenarios are interleaved in a shuffled order so that the machine's mood hits all of them alike.
+Each gate run takes /tmp/attnbench-bench.lock for itself only, so other jobs interleave.
+Results: results/gate-validation/<stamp>/runs.jsonl (one line per run), summary.json, summary.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import random
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = "/tmp/attnbench-bench.lock"
+TARGET_IMPL, TARGET_CLASS, TARGET_MODULE = "naive", "Naive", Path("impls/exact/naive.py")
+PROBLEM = {"batch": 1, "seq_len": 384, "heads": 4, "head_dim": 32, "mask": "causal"}
+SELECTION = ["--attn-impls", "naive,sdpa,sdpa-math", "--attn-seq-lens", "384", "--attn-heads", "4", "--attn-kv-heads", "h",
+             "--attn-head-dims", "32", "--attn-masks", "causal", "--attn-modes", "fwd", "--attn-batch", "1"]
+SLOWDOWNS = (2, 3, 5, 10, 25)
+BUSY_LOOP = "while True: pass"
+SCORE_BYTES = PROBLEM["batch"] * PROBLEM["heads"] * PROBLEM["seq_len"] ** 2 * 4  # one extra float32 score matrix
+
+
+def git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def plan(args, rng: random.Random) -> list[tuple[str, int]]:
+    runs = [("aa", i) for i in range(args.aa)] + [("aa-busy", i) for i in range(args.busy)]
+    runs += [(f"slow-{p}", i) for p in args.levels for i in range(args.per_level)]
+    runs += [("memory", i) for i in range(args.deterministic)] + [("accuracy", i) for i in range(args.deterministic)]
+    rng.shuffle(runs)
+    return runs
+
+
+def injection_command(tree: Path, scenario: str, report: Path) -> list[str] | None:
+    """The command that applies this scenario's injection (calibrating a slowdown first), or None for A/A."""
+    if scenario.startswith("aa"):
+        return None
+    kind, amount = {"memory": ("memory", SCORE_BYTES), "accuracy": ("accuracy", 0)}.get(scenario, ("slowdown", None))
+    if amount is None:
+        amount = int(scenario.split("-")[1]) / 100
+    return [sys.executable, str(ROOT / "scripts" / "gate_inject.py"), "--tree", str(tree), "--module", str(TARGET_MODULE),
+            "--cls", TARGET_CLASS, "--impl", TARGET_IMPL, "--problem", json.dumps(PROBLEM), "--kind", kind,
+            "--amount", str(amount), "--report", str(report)]
+
+
+def locked_command(tree: Path, scenario: str, out: Path, report: Path) -> list[str]:
+    """One lock hold: injection (with its calibration), an optional busy loop, the gate run."""
+    steps = []
+    inject = injection_command(tree, scenario, report)
+    if inject:
+        steps.append(f"{shlex.join(inject)} || exit 3")
+    if scenario == "aa-busy":
+        steps.append(f"{shlex.quote(sys.executable)} -c {shlex.quote(BUSY_LOOP)} & busy=$!")
+    gate = [sys.executable, "-m", "reports", "gate", "--base", "HEAD", *SELECTION, "--out", str(out)]
+    steps.append(f"{shlex.join(gate)}; code=$?")
+    if scenario == "aa-busy":
+        steps.append("kill $busy")
+    steps.append("exit $code")
+    return ["flock", LOCK, "bash", "-c", "; ".join(steps)]
+
+
+def run_once(tree: Path, scenario: str, index: int, out_root: Path) -> dict:
+    git("checkout", "--", str(TARGET_MODULE), cwd=tree)  # undo the previous run's injection
+    out = out_root / "runs" / f"{scenario}-{index:02d}"
+    out.mkdir(parents=True, exist_ok=True)
+    report = out / "injected.json"
+    requested = time.time()
+    done = subprocess.run(locked_command(tree, scenario, out, report), cwd=tree, capture_output=True, text=True)
+    record = {"scenario": scenario, "index": index, "exit_code": done.returncode, "requested": requested,
+              "injected": json.loads(report.read_text()) if report.exists() else {"kind": "none"},
+              "last_line": (done.stdout.strip().splitlines() or [""])[-1]}
+    try:
+        result = json.loads((out / "gate.json").read_text())
+    except (OSError, ValueError):
+        record.update(error=done.stderr[-2000:])
+        return record
+    record.update(wall_s=result.get("wall_seconds"), phases=result.get("phases"), load=result.get("load"),
+                  pairs=result.get("settings", {}).get("pairs_used"), benchmarks={})
+    for e in result["benchmarks"]:
+        t = e.get("time", {})
+        record["benchmarks"][e["impl"]] = {
+            "verdict": e["verdict"], "time": t.get("verdict"), "change": t.get("change"), "interval": t.get("interval"),
+            "p_adjusted": t.get("p_adjusted"), "mde": t.get("mde"), "confirmed": t.get("confirmation", {}).get("confirmed"),
+            "memory": e.get("memory", {}).get("verdict"), "error": e.get("error", {}).get("verdict")}
+    return record
+
+
+def flagged(record: dict, impl: str | None = None) -> bool:
+    return any(b["verdict"] == "regression" for name, b in record.get("benchmarks", {}).items() if impl in (None, name))
+
+
+def summarize(records: list[dict]) -> dict:
+    summary = {}
+    for scenario in sorted({r["scenario"] for r in records}, key=_scenario_order):
+        runs = [r for r in records if r["scenario"] == scenario]
+        target = [r.get("benchmarks", {}).get(TARGET_IMPL, {}) for r in runs]
+        changes = [t["change"] for t in target if t.get("change") is not None]
+        injected = [r["injected"]["measured_injected"] for r in runs if "measured_injected" in r["injected"]]
+        walls = [r["wall_s"] for r in runs if r.get("wall_s")]
+        loads = [r["load"]["before"][0] for r in runs if (r.get("load") or {}).get("before")]
+        summary[scenario] = {
+            "runs": len(runs), "exit_codes": _count([r["exit_code"] for r in runs]),
+            "target_flagged": sum(flagged(r, TARGET_IMPL) for r in runs),
+            "other_cells_flagged": sum(flagged(r, name) for r in runs for name in r.get("benchmarks", {}) if name != TARGET_IMPL),
+            "runs_with_a_confirmation_step": sum(any(b.get("confirmed") is not None for b in r.get("benchmarks", {}).values()) for r in runs),
+            "target_verdicts": _count([t.get("verdict") for t in target]),
+            "target_time_verdicts": _count([t.get("time") for t in target]),
+            "target_change_median": statistics.median(changes) if changes else None,
+            "target_change_range": [min(changes), max(changes)] if changes else None,
+            "measured_injected_median": statistics.median(injected) if injected else None,
+            "measured_injected_range": [min(injected), max(injected)] if injected else None,
+            "wall_s_median": statistics.median(walls) if walls else None, "wall_s_max": max(walls) if walls else None,
+            "load_1min_median": statistics.median(loads) if loads else None, "load_1min_max": max(loads) if loads else None,
+            "failed_runs": sum("error" in r for r in runs)}
+    return summary
+
+
+def _count(values: list) -> dict:
+    return {str(v): values.count(v) for v in sorted(set(values), key=str)}
+
+
+def _scenario_order(name: str) -> tuple:
+    order = ["aa", "aa-busy", "slow-2", "slow-3", "slow-5", "slow-10", "slow-25", "memory", "accuracy"]
+    return (order.index(name) if name in order else len(order), name)
+
+
+def _pct_range(median, span) -> str:
+    return f"{median:+.1%} [{span[0]:+.1%}, {span[1]:+.1%}]" if span else "-"
+
+
+def markdown(summary: dict, started: str, commit: str, total_s: float) -> str:
+    lines = [f"# Gate validation {started} (commit {commit})", "",
+             f"{os.cpu_count()} cores shared with other agents; each gate run (and its injection's calibration) under "
+             f"`flock {LOCK}`. Selection: naive, sdpa, sdpa-math at b1 h4 L384 d32 causal fwd float32, 1 thread per worker. "
+             f"Injections go into naive. Total {total_s / 60:.1f} min.", "",
+             "| scenario | runs | exit codes | naive regression | other cells regression | naive verdicts | naive change: median [range] "
+             "| injected (measured) | wall s median (max) | load 1 min median (max) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in summary.items():
+        wall = f"{s['wall_s_median']:.1f} ({s['wall_s_max']:.1f})" if s["wall_s_median"] else "-"
+        lines.append(f"| {name} | {s['runs']} | {s['exit_codes']} | {s['target_flagged']}/{s['runs']} | {s['other_cells_flagged']} | "
+                     f"{s['target_verdicts']} | {_pct_range(s['target_change_median'], s['target_change_range'])} | "
+                     f"{_pct_range(s['measured_injected_median'], s['measured_injected_range'])} | {wall} | "
+                     f"{s['load_1min_median']} ({s['load_1min_max']}) |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--aa", type=int, default=30, help="A/A runs (default 30)")
+    parser.add_argument("--busy", type=int, default=10, help="A/A runs with a busy loop competing (default 10)")
+    parser.add_argument("--per-level", type=int, default=10, help="runs per injected slowdown level (default 10)")
+    parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=list(SLOWDOWNS),
+                        help="slowdowns in percent (default 2,3,5,10,25)")
+    parser.add_argument("--deterministic", type=int, default=5, help="runs each of the memory and accuracy injections (default 5)")
+    parser.add_argument("--quick", action="store_true", help="2 runs per scenario")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the scenario order")
+    parser.add_argument("--out", type=Path, default=None, help="default results/gate-validation/<stamp>")
+    args = parser.parse_args()
+    if args.quick:
+        args.aa = args.busy = args.per_level = args.deterministic = 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: remove the worktree
+    started = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_root = args.out or ROOT / "results" / "gate-validation" / started
+    out_root.mkdir(parents=True, exist_ok=True)
+    parent = Path(tempfile.mkdtemp(prefix="attnbench-gate-validate-"))
+    tree = parent / "tree"
+    git("worktree", "add", "--detach", "--quiet", str(tree), "HEAD")
+    commit = git("rev-parse", "--short=12", "HEAD", cwd=tree)
+    begin = time.perf_counter()
+    records = []
+    try:
+        runs = plan(args, random.Random(args.seed))
+        print(f"{len(runs)} gate runs in worktree {tree} at {commit}", flush=True)
+        with open(out_root / "runs.jsonl", "a") as log:
+            for n, (scenario, index) in enumerate(runs, 1):
+                record = run_once(tree, scenario, index, out_root)
+                records.append(record)
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                target = record.get("benchmarks", {}).get(TARGET_IMPL, {})
+                injected = record["injected"].get("measured_injected")
+                print(f"[{n}/{len(runs)}] {scenario:9s} exit {record['exit_code']} naive {target.get('verdict')} "
+                      f"{(target.get('change') or 0):+.2%}" + (f" (injected {injected:+.2%})" if injected is not None else "")
+                      + f" wall {record.get('wall_s') or 0:.1f}s | {record['last_line'][:120]}", flush=True)
+    finally:
+        git("worktree", "remove", "--force", str(tree))
+        shutil.rmtree(parent, ignore_errors=True)
+        git("worktree", "prune")
+    summary = summarize(records)
+    (out_root / "summary.json").write_text(json.dumps(summary, indent=1))
+    text = markdown(summary, started, commit, time.perf_counter() - begin)
+    (out_root / "summary.md").write_text(text)
+    print(text)
+    print(f"wrote {out_root}")
+
+
+if __name__ == "__main__":
+    main()
