@@ -33,6 +33,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from reports.gate.workers import ALLOCATOR_ENV  # noqa: E402 - the calibration must run like the gate's workers
+
 LOCK = "/tmp/attnbench-bench.lock"
 TARGET_IMPL, TARGET_CLASS, TARGET_MODULE = "naive", "Naive", Path("impls/exact/naive.py")
 PROBLEM = {"batch": 1, "seq_len": 384, "heads": 4, "head_dim": 32, "mask": "causal"}
@@ -72,7 +75,8 @@ def locked_command(tree: Path, scenario: str, out: Path, report: Path) -> list[s
     steps = []
     inject = injection_command(tree, scenario, report)
     if inject:
-        steps.append(f"{shlex.join(inject)} || exit 3")
+        allocator = [f"{name}={value}" for name, value in ALLOCATOR_ENV.items()]
+        steps.append(f"{shlex.join(['env', *allocator, *inject])} || exit 3")
     if scenario == "aa-busy":
         steps.append(f"{shlex.quote(sys.executable)} -c {shlex.quote(BUSY_LOOP)} & busy=$!")
     gate = [sys.executable, "-m", "reports", "gate", "--base", "HEAD", *SELECTION, "--out", str(out)]

@@ -8,7 +8,9 @@ printed is always ``gate: <code> <reason>``.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import history, judge, report
@@ -91,6 +93,8 @@ def explicit_selection(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace, settings: GateSettings) -> dict:
+    if args.head and not args.base:
+        raise UsageError("--head applies to the paired mode only (use it with --base REF)")
     if args.write_baseline:
         return history.write_baseline(settings, args.write_baseline)
     if args.baseline:
@@ -98,8 +102,14 @@ def run(args: argparse.Namespace, settings: GateSettings) -> dict:
     return run_paired(settings, args.base, args.head)
 
 
+def _terminate(signum, frame):  # a cancelled CI job sends SIGTERM: unwind, so worktrees and workers go away
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     result: dict = {"benchmarks": []}
     out = None
     try:
