@@ -15,6 +15,7 @@ from reports.gate.stats import (
     log_ratios,
     minimal_detectable_effect,
     timing_verdict,
+    uncontended,
 )
 
 FLOOR, ALPHA = 0.03, 0.05
@@ -135,3 +136,37 @@ def test_bad_samples_are_refused_with_a_reason():
 def test_all_identical_pairs_are_not_evidence():
     c = compare_paired([0.0] * 12)
     assert c.p_slower == 1.0 and c.p_faster == 1.0 and c.change == 0.0
+
+
+def contended(rng, pairs: int, slowdown: float, burst: float = 0.4):
+    """Block medians where another job triples a random 40% of blocks, on either side independently."""
+    base, head = paired_samples(rng, pairs, slowdown, 0.01, drift=0.01)
+    base = base * np.where(rng.random(pairs) < burst, 3.0, 1.0)
+    head = head * np.where(rng.random(pairs) < burst, 3.0, 1.0)
+    return base, head
+
+
+def test_contended_pairs_are_left_out_so_a_slowdown_still_shows():
+    rng = np.random.default_rng(10)
+    for i in range(30):
+        base, head = contended(rng, 40, 0.05)
+        clean = uncontended(base, head)
+        assert 0.15 < clean.mean() < 0.6  # about 0.6² of the pairs have neither block hit
+        verdict, c = verdict_for(base[clean], head[clean], seed=i)
+        assert verdict == "regression" and abs(c.change - 0.05) < 0.02
+
+
+def test_leaving_contended_pairs_out_makes_no_regression_from_nothing():
+    rng = np.random.default_rng(11)
+    verdicts = []
+    for i in range(200):
+        base, head = contended(rng, 40, 0.0)
+        clean = uncontended(base, head)
+        verdicts.append(verdict_for(base[clean], head[clean], seed=i)[0])
+    assert "regression" not in verdicts and verdicts.count("unchanged") > 180
+
+
+def test_a_uniform_slowdown_of_the_head_is_not_mistaken_for_contention():
+    rng = np.random.default_rng(12)
+    base, head = paired_samples(rng, 30, 0.5, 0.01, drift=0.01)
+    assert uncontended(base, head).mean() > 0.75  # what goes is the generator's own 10% outliers per side

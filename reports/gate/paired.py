@@ -12,7 +12,7 @@ from pathlib import Path
 from . import judge
 from .sampling import Samples, iterations_for, measure_pairs
 from .settings import GateSettings
-from .stats import Comparison, adjust, compare_paired, log_ratios, timing_verdict
+from .stats import Comparison, adjust, compare_paired, log_ratios, timing_verdict, uncontended
 from .trees import checkout, describe, working_tree
 from .workers import Worker
 
@@ -81,8 +81,11 @@ def compare_samples(samples: Samples, entries: list[dict], iterations: dict, rng
     comparisons = {}
     for e in entries:
         base_times, head_times = samples.base[e["id"]], samples.head[e["id"]]
-        c = compare_paired(log_ratios(base_times, head_times), seed=rng.randrange(2**31))
-        c.extra.update(base_median_s=statistics.median(base_times), head_median_s=statistics.median(head_times),
+        clean = uncontended(base_times, head_times)
+        ratios = log_ratios(base_times, head_times)[clean]
+        c = compare_paired(ratios, seed=rng.randrange(2**31))
+        c.samples = len(base_times)
+        c.extra.update(clean_pairs=int(clean.sum()),base_median_s=statistics.median(base_times), head_median_s=statistics.median(head_times),
                        iterations=iterations[e["id"]],
                        samples={"base_s": base_times, "head_s": head_times, "workers": samples.workers})
         comparisons[e["id"]] = c

@@ -19,6 +19,10 @@ POWER = 0.8  # the power at which the minimal detectable effect is quoted
 # A pair whose log-ratio lies this many robust standard deviations (1.4826·MAD) from the median had one of
 # its blocks hit by something else (another job took the core); the rank test leaves it out, symmetrically.
 OUTLIER_MADS = 5.0
+# A block that took more than this many times its side's lower-quartile block was slowed by something else
+# (on a shared machine another job can triple a kernel's time for seconds); its pair is left out.
+CONTENDED_FACTOR = 1.3
+MIN_CLEAN_PAIRS = 8  # below this many clean pairs every pair is used, and the noise shows in the interval
 
 
 @dataclass
@@ -44,6 +48,16 @@ def log_ratios(base_seconds: Sequence[float], head_seconds: Sequence[float]) -> 
     if (base <= 0).any() or (head <= 0).any():
         raise ValueError("times must be positive seconds")
     return np.log(head) - np.log(base)
+
+
+def uncontended(base_seconds: Sequence[float], head_seconds: Sequence[float]) -> np.ndarray:
+    """Which pairs ran undisturbed: neither block above CONTENDED_FACTOR × its own side's lower quartile.
+
+    Judged per side, so a real slowdown of the head (which moves all its blocks) keeps its pairs; the
+    rule is the same for both sides, so under no change it removes as many pairs either way."""
+    base, head = np.asarray(base_seconds, float), np.asarray(head_seconds, float)
+    clean = (base <= CONTENDED_FACTOR * np.quantile(base, 0.25)) & (head <= CONTENDED_FACTOR * np.quantile(head, 0.25))
+    return clean if clean.sum() >= MIN_CLEAN_PAIRS else np.ones_like(clean)
 
 
 def compare_paired(ratios: Sequence[float], seed: int = 0) -> Comparison:
