@@ -67,15 +67,15 @@ def settle_confirmation(e: dict, c: Comparison, alpha: float) -> None:
     if not confirmed:
         timing["verdict"] = "inconclusive"
         timing["why"] = (f"flagged ({timing['change']:+.1%}, adjusted p={timing['p_adjusted']:.2g}) but not reproduced in a "
-                         f"fresh process pair ({c.change:+.1%}, adjusted p={c.p_slower_adjusted:.2g})")
+                         f"fresh set of worker processes ({c.change:+.1%}, adjusted p={c.p_slower_adjusted:.2g})")
     else:
-        timing["why"] += f"; reproduced in a fresh process pair ({c.change:+.1%}, adjusted p={c.p_slower_adjusted:.2g})"
+        timing["why"] += f"; reproduced by fresh worker processes ({c.change:+.1%}, adjusted p={c.p_slower_adjusted:.2g})"
 
 
 def settle_unmeasured(e: dict) -> None:
     e["time"]["confirmation"] = {"confirmed": False}
     e["time"]["verdict"] = "inconclusive"
-    e["time"]["why"] += "; could not be re-measured in a fresh process pair"
+    e["time"]["why"] += "; could not be re-measured by fresh worker processes"
 
 
 def overall(e: dict) -> str:

@@ -79,13 +79,18 @@ def markdown(result: dict) -> str:
     code, reason = result["exit_code"], result["reason"]
     title = {0: "✅ passed", 1: "❌ regression", 2: "❔ inconclusive (strict)", 3: "⚠️ could not run"}[code]
     lines = [f"## attnbench gate: {title}", "", f"**{reason}**", ""]
+    floors = sorted({e["time"]["floor"] for e in result.get("benchmarks", []) if "time" in e})
+    floor_text = "floor " + "/".join(f"{f:.0%}" for f in floors) if floors else "no timed benchmark"
     if result.get("mode") == "paired":
         lines.append(f"base `{result['base']['ref']}` ({(result['base']['commit'] or '')[:12]}) vs head "
-                     f"`{result['head']['ref']}` ({result['head']['commit']}), {result['settings']['pairs_used']} "
-                     f"interleaved pairs, floor per benchmark, α={result['settings']['alpha']}, Holm-corrected.")
+                     f"`{result['head']['ref']}` ({result['head']['commit']}): {result['settings']['pairs_used']} "
+                     f"interleaved pairs of blocks, {result['settings']['workers']} worker processes per side, "
+                     f"{floor_text}, α={result['settings']['alpha']} after Holm; a regression must reproduce in fresh processes.")
     elif result.get("mode") == "history":
         lines.append(f"against baseline `{result['baseline']['path']}` (commit {result['baseline']['commit']}, "
-                     f"{result['baseline']['machine'].get('cpu')}), times normalized by a {result['reference']['size']}² matmul.")
+                     f"{result['baseline']['machine'].get('cpu')}), times normalized by a {result['reference']['size']}² matmul "
+                     f"measured in the same blocks, {floor_text}.")
+        lines += [f"> {note}" for note in result.get("notes", [])]
     if result.get("benchmarks"):
         lines += ["", "| " + " | ".join(HEADER[:-1] + ["verdict"]) + " |", "|" + "---|" * len(HEADER)]
         for r in rows(result):
