@@ -10,6 +10,8 @@ base = HEAD and head = that worktree, as a developer would run ``python -m repor
 - slow-P:    naive made P% slower (a loop calibrated on this machine, scripts/gate_inject.py).
 - memory:    naive holds an extra score-sized buffer during the call.
 - accuracy:  naive's output rounded through bfloat16.
+- history:   (--history N) the unchanged worktree against a baseline written at the start of the
+             validation (history mode, times normalized by the in-run matmul): false alarms across runs.
 Scenarios are interleaved in a shuffled order so that the machine's mood hits all of them alike.
 Each gate run takes /tmp/attnbench-bench.lock for itself only, so other jobs interleave.
 Results: results/gate-validation/<stamp>/runs.jsonl (one line per run), summary.json, summary.md.
@@ -43,6 +45,7 @@ SELECTION = ["--attn-impls", "naive,sdpa,sdpa-math", "--attn-seq-lens", "384", "
              "--attn-head-dims", "32", "--attn-masks", "causal", "--attn-modes", "fwd", "--attn-batch", "1"]
 SLOWDOWNS = (2, 3, 5, 10, 25)
 BUSY_LOOP = "while True: pass"
+BASELINE = "baseline.json"  # history mode's baseline, written into the output folder at the start
 SCORE_BYTES = PROBLEM["batch"] * PROBLEM["heads"] * PROBLEM["seq_len"] ** 2 * 4  # one extra float32 score matrix
 
 
@@ -54,6 +57,7 @@ def plan(args, rng: random.Random) -> list[tuple[str, int]]:
     runs = [("aa", i) for i in range(args.aa)] + [("aa-busy", i) for i in range(args.busy)]
     runs += [(f"slow-{p}", i) for p in args.levels for i in range(args.per_level)]
     runs += [("memory", i) for i in range(args.deterministic)] + [("accuracy", i) for i in range(args.deterministic)]
+    runs += [("history", i) for i in range(args.history)]
     rng.shuffle(runs)
     return runs
 
@@ -79,7 +83,8 @@ def locked_command(tree: Path, scenario: str, out: Path, report: Path) -> list[s
         steps.append(f"{shlex.join(['env', *allocator, *inject])} || exit 3")
     if scenario == "aa-busy":
         steps.append(f"{shlex.quote(sys.executable)} -c {shlex.quote(BUSY_LOOP)} & busy=$!")
-    gate = [sys.executable, "-m", "reports", "gate", "--base", "HEAD", *SELECTION, "--out", str(out)]
+    mode = ["--baseline", str(out.parent.parent / BASELINE)] if scenario == "history" else ["--base", "HEAD", *SELECTION]
+    gate = [sys.executable, "-m", "reports", "gate", *mode, "--out", str(out)]
     steps.append(f"{shlex.join(gate)}; code=$?")
     if scenario == "aa-busy":
         steps.append("kill $busy")
@@ -148,7 +153,7 @@ def _count(values: list) -> dict:
 
 
 def _scenario_order(name: str) -> tuple:
-    order = ["aa", "aa-busy", "slow-2", "slow-3", "slow-5", "slow-10", "slow-25", "memory", "accuracy"]
+    order = ["aa", "aa-busy", "slow-2", "slow-3", "slow-5", "slow-10", "slow-25", "memory", "accuracy", "history"]
     return (order.index(name) if name in order else len(order), name)
 
 
@@ -181,12 +186,14 @@ def main() -> None:
     parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=list(SLOWDOWNS),
                         help="slowdowns in percent (default 2,3,5,10,25)")
     parser.add_argument("--deterministic", type=int, default=5, help="runs each of the memory and accuracy injections (default 5)")
+    parser.add_argument("--history", type=int, default=0, help="history-mode runs against a baseline written first (default 0)")
     parser.add_argument("--quick", action="store_true", help="2 runs per scenario")
     parser.add_argument("--seed", type=int, default=0, help="seed of the scenario order")
     parser.add_argument("--out", type=Path, default=None, help="default results/gate-validation/<stamp>")
     args = parser.parse_args()
     if args.quick:
         args.aa = args.busy = args.per_level = args.deterministic = 2
+        args.history = args.history and 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: remove the worktree
     started = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_root = args.out or ROOT / "results" / "gate-validation" / started
@@ -199,6 +206,10 @@ def main() -> None:
     records = []
     try:
         runs = plan(args, random.Random(args.seed))
+        if args.history:
+            write = [sys.executable, "-m", "reports", "gate", "--write-baseline", str(out_root / BASELINE), *SELECTION,
+                     "--pairs", "40", "--max-pairs", "40"]
+            print(subprocess.run(["flock", LOCK, *write], cwd=tree, capture_output=True, text=True, check=True).stdout.strip())
         print(f"{len(runs)} gate runs in worktree {tree} at {commit}", flush=True)
         with open(out_root / "runs.jsonl", "a") as log:
             for n, (scenario, index) in enumerate(runs, 1):
