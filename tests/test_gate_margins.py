@@ -94,3 +94,27 @@ def test_inconclusive_exits_2_only_under_strict():
     e["time"] = {"verdict": "inconclusive", "why": "noise"}
     assert judge.decide([e], strict=False)[0] == judge.PASS
     assert judge.decide([e], strict=True)[0] == judge.INCONCLUSIVE
+
+
+def _comparison(change: float, p_slower: float, p_faster: float):
+    from reports.gate.stats import Comparison
+
+    c = Comparison(samples=20, change=change, interval=(change - 0.01, change + 0.01), p_slower=p_slower, p_faster=p_faster,
+                   standard_error=0.005)
+    c.p_slower_adjusted, c.p_faster_adjusted, c.mde = p_slower, p_faster, 0.02
+    return c
+
+
+@pytest.mark.parametrize("first,again,verdict", [
+    ((0.08, 1e-4, 1.0), (0.07, 1e-4, 1.0), "regression"),  # reproduced
+    ((0.08, 1e-4, 1.0), (0.005, 0.3, 0.7), "inconclusive"),  # one process set's luck
+    ((-0.08, 1.0, 1e-4), (-0.07, 1.0, 1e-4), "improvement"),
+    ((-0.08, 1.0, 1e-4), (0.0, 0.5, 0.5), "inconclusive"),
+])
+def test_a_flagged_change_must_be_reproduced_by_fresh_processes(first, again, verdict):
+    e = judge.entry(CELL, _setup(), _setup())
+    flagged = judge.judge_timing([e], [_comparison(*first)], [0.03], 0.05)
+    assert flagged == [e]
+    judge.settle_confirmation(e, _comparison(*again), 0.05)
+    assert e["time"]["verdict"] == verdict
+    assert e["time"]["confirmation"]["confirmed"] == (verdict != "inconclusive")

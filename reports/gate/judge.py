@@ -42,13 +42,14 @@ def comparable(entries: list[dict]) -> list[dict]:
 
 
 def judge_timing(entries: list[dict], comparisons: list[Comparison], floors: list[float], alpha: float) -> list[dict]:
-    """Attach timing results (Holm across these benchmarks); returns the entries flagged as regression candidates."""
+    """Attach timing results (Holm across these benchmarks); returns the entries to confirm: every
+    regression and improvement, since either could be one process's luck."""
     adjust(comparisons, alpha)
     flagged = []
     for e, c, floor in zip(entries, comparisons, floors):
         verdict, why = timing_verdict(c, floor, alpha)
         e["time"] = {"verdict": verdict, "why": why, "floor": floor, **timing_fields(c)}
-        if verdict == "regression":
+        if verdict in ("regression", "improvement"):
             flagged.append(e)
     return flagged
 
@@ -60,16 +61,19 @@ def timing_fields(c: Comparison) -> dict:
 
 
 def settle_confirmation(e: dict, c: Comparison, alpha: float) -> None:
-    """A flagged regression stands only if a fresh process pair flags it again."""
+    """A flagged regression (or improvement) stands only if fresh worker processes flag it again."""
     timing = e["time"]
-    confirmed = c.p_slower_adjusted < alpha and c.change >= timing["floor"]
+    again = timing_verdict(c, timing["floor"], alpha)[0]
+    confirmed = again == timing["verdict"]
+    p_name = "p_adjusted" if timing["verdict"] == "regression" else "p_faster_adjusted"
+    p_again = c.p_slower_adjusted if timing["verdict"] == "regression" else c.p_faster_adjusted
     timing["confirmation"] = {"confirmed": confirmed, **timing_fields(c)}
     if not confirmed:
+        timing["why"] = (f"flagged as {timing['verdict']} ({timing['change']:+.1%}, adjusted p={timing[p_name]:.2g}) but not "
+                         f"reproduced by fresh worker processes ({c.change:+.1%}, adjusted p={p_again:.2g})")
         timing["verdict"] = "inconclusive"
-        timing["why"] = (f"flagged ({timing['change']:+.1%}, adjusted p={timing['p_adjusted']:.2g}) but not reproduced in a "
-                         f"fresh set of worker processes ({c.change:+.1%}, adjusted p={c.p_slower_adjusted:.2g})")
     else:
-        timing["why"] += f"; reproduced by fresh worker processes ({c.change:+.1%}, adjusted p={c.p_slower_adjusted:.2g})"
+        timing["why"] += f"; reproduced by fresh worker processes ({c.change:+.1%}, adjusted p={p_again:.2g})"
 
 
 def settle_unmeasured(e: dict) -> None:

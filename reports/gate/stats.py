@@ -150,7 +150,8 @@ def adjust(comparisons: Sequence[Comparison], alpha: float) -> None:
 
 
 def timing_verdict(c: Comparison, floor: float, alpha: float) -> tuple[str, str]:
-    """(verdict, why) before confirmation: a regression needs significance AND an effect at or above the floor.
+    """(verdict, why) before confirmation: a regression (an improvement) needs significance AND an effect at or
+    above the floor; the caller re-measures both with fresh processes.
 
     unchanged: the interval lies inside ±floor (whatever changed is smaller than the floor);
     inconclusive: neither proven nor excluded at this noise level.
