@@ -64,7 +64,7 @@ def plan(args, rng: random.Random) -> list[tuple[str, int]]:
 
 def injection_command(tree: Path, scenario: str, report: Path) -> list[str] | None:
     """The command that applies this scenario's injection (calibrating a slowdown first), or None for A/A."""
-    if scenario.startswith("aa"):
+    if scenario.startswith("aa") or scenario == "history":
         return None
     kind, amount = {"memory": ("memory", SCORE_BYTES), "accuracy": ("accuracy", 0)}.get(scenario, ("slowdown", None))
     if amount is None:
