@@ -15,6 +15,10 @@ Loaded by conftest (``pytest_plugins``). What it adds to a sweep:
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -161,5 +165,17 @@ def pytest_sessionfinish(session, exitstatus):
             and benchmarks.benchmarks and not benchmarks.json:
         # One pytest-benchmark JSON per worker, beside the run's records (pytest-benchmark saves on finish).
         attn.writer.run_dir.mkdir(parents=True, exist_ok=True)
-        benchmarks.json = open(attn.writer.run_dir / f"pytest-benchmark-{config.workerinput['workerid']}.json", "wb")  # noqa: SIM115
+        target = attn.writer.run_dir / f"pytest-benchmark-{config.workerinput['workerid']}.json"
+        benchmarks.json = target  # a path since pytest-benchmark 5.3 (5.3.1 is the oldest release accepted)
+        result = yield
+        _check_saved_json(target)
+        return result
     return (yield)
+
+
+def _check_saved_json(path: Path) -> None:
+    """A worker's benchmark JSON that is empty or unreadable is said at once, not found later."""
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"attnbench: {path} was not written correctly by pytest-benchmark ({type(exc).__name__}: {exc})\n")

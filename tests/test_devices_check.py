@@ -32,7 +32,7 @@ import gpu_check_timing  # noqa: E402
 
 
 def run_script(*args: str, out: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+    env = dict(os.environ, PYTHON=sys.executable)  # the interpreter running the tests, venv or not
     env.pop("ATTNBENCH_RUN_ID", None)
     if out is not None:
         env["ATTNBENCH_OUT"] = str(out)

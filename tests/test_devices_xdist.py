@@ -53,7 +53,10 @@ def test_each_worker_owns_its_devices_and_all_write_one_run(tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["devices"] == ["cuda:0", "cuda:1", "cpu"]
     assert info["device_assignment"] == {"gw0": ["cuda:0"], "gw1": ["cuda:1"], "gw2": ["cpu"], "gw3": []}
-    saved = json.loads((run / "pytest-benchmark-gw2.json").read_text())
+    saved_text = (run / "pytest-benchmark-gw2.json").read_text()
+    assert saved_text.strip(), "worker gw2's pytest-benchmark JSON is empty: the plugin handed pytest-benchmark the wrong kind of target"
+    assert "was not written correctly by pytest-benchmark" not in result.stderr
+    saved = json.loads(saved_text)
     assert len(saved["benchmarks"]) == 2  # the CPU's two cells, timed by pytest-benchmark in worker gw2
     assert sorted(p.name for p in run.glob("pytest-benchmark-*.json")) == ["pytest-benchmark-gw2.json"]  # the others only skipped
     # The report reads every worker's file of the run.
@@ -70,3 +73,4 @@ def test_a_load_balancing_dist_mode_is_refused(tmp_path):
     assert result.returncode == 4, result.stdout + result.stderr
     assert "--dist loadgroup: a sweep under pytest-xdist runs with --dist each" in result.stderr
     assert "Traceback" not in result.stderr
+
