@@ -23,7 +23,7 @@ from typing import ClassVar
 import torch
 
 from .problem import Problem, dtype_name
-from .spec import coerce, format_spec, parse_spec
+from .spec import format_spec, parse_params, parse_spec
 
 FAMILIES = ("exact", "sparse", "linear", "custom")
 
@@ -65,14 +65,7 @@ class Impl:
     efficiency: ClassVar[float] = 0.3
 
     def __init__(self, **params: object) -> None:
-        unknown = set(params) - set(self.params)
-        if unknown:
-            accepted = ", ".join(self.params) or "none"
-            raise ValueError(f"{self.name} has no parameter {sorted(unknown)[0]!r} (parameters: {accepted})")
-        values = dict(self.params)
-        for key, value in params.items():
-            values[key] = coerce(value, self.params[key], f"{self.name}[{key}]") if isinstance(value, str) else value
-        self.values = values
+        self.values = parse_params(self.name, params, self.params)
         self.check_params()
 
     def check_params(self) -> None:

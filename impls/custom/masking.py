@@ -21,8 +21,8 @@ from typing import ClassVar
 
 import torch
 
-from ..masks import Intersection, Mask, SlidingWindow, _split_top_level, parse_mask  # the core's '+' splitter, so 'a+b' parses alike
-from ..spec import parse_spec
+from ..masks import Intersection, Mask, SlidingWindow, parse_mask
+from ..spec import parse_spec, split_top_level  # the core's '+' splitter, so 'a+b' parses alike
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +100,7 @@ def resolve_mask(strategy: MaskStrategy, batch: int, q_len: int, kv_len: int) ->
         return PredicateMask(strategy, getattr(strategy, "__name__", "predicate"))
     if not isinstance(strategy, str):
         raise ValueError(f"mask strategy {strategy!r} is not understood (accepted: a name, a Mask, a bool tensor or a predicate)")
-    parts = [part for part in _split_top_level(strategy) if part]
+    parts = split_top_level(strategy, "+")
     masks = [_named_mask(part, batch, q_len, kv_len) for part in parts]
     masks = [m for m in masks if m is not None]
     if not masks:
