@@ -70,7 +70,7 @@ def environment(device: str) -> dict:
                    l2_cache_mib=round(getattr(props, "L2_cache_size", 0) / 2**20, 1), gpu_count=torch.cuda.device_count(),
                    driver=_driver_version())
     else:
-        from suites.records import cpu_name
+        from bench.machine import cpu_name
 
         env.update(device_name=cpu_name(), cores=os.cpu_count())
     return env

@@ -43,8 +43,8 @@ def crosscheck_cell(record: dict) -> dict:
     """Re-time one sweep cell: do_bench and our event timer on CUDA, torch.utils.benchmark on the CPU."""
     import torch
 
+    from bench.timing import timed_callable
     from impls import get
-    from suites.harness import timed_callable
 
     problem = problem_from(record)
     impl = get(record["impl"])
@@ -54,7 +54,7 @@ def crosscheck_cell(record: dict) -> dict:
     row = {"cell": f"{record['impl']} L{problem.seq_len} {problem.mode}", "sweep_bench_s": record["time"]["median"],
            "sweep_event_s": (record.get("cuda") or {}).get("event_median_s")}
     if problem.device_type == "cuda":
-        from suites.cuda_timing import L2Flusher, flush_bytes_for, l2_cache_bytes, time_with_events
+        from bench.devices.cuda_timing import L2Flusher, flush_bytes_for, l2_cache_bytes, time_with_events
 
         flush = L2Flusher(problem.device, flush_bytes_for(l2_cache_bytes(problem.device)))
         row["events_s"] = time_with_events(call, problem.device, rounds=100, flush=flush).median_s

@@ -1,6 +1,6 @@
 """The core sweep: exact kernels (naive, SDPA and each backend, xformers, FlexAttention) over the preset's grid."""
 
-from suites.harness import run_cell
+from bench.run_cell import run_cell
 
 SUITE = "core"
 # The core grids live in suites/presets.py (CORE_GRIDS): every preset has them.

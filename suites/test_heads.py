@@ -8,10 +8,10 @@ fraction of (token, head) rows they compute.
     python -m pytest --benchmark-only --attn-preset design suites/test_heads.py
 """
 
+from bench.presets import Grid
+from bench.run_cell import run_cell
 from impls import get
 from impls.custom.heads import head_kind
-from suites.harness import run_cell
-from suites.presets import Grid
 
 SUITE = "heads"
 HEAD_COUNTS = (1, 2, 4, 8, 16, 32)

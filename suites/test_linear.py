@@ -28,9 +28,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.oracle_check import sample_rows
+from bench.presets import Grid
+from bench.run_cell import run_cell
+from bench.stash import SESSION_KEY
 from impls import errors, reference
-from suites.harness import _sample_rows, run_cell
-from suites.presets import Grid
 
 SUITE = "linear"
 MEMBERS = ("linear", "performer[m=256]", "performer-pytorch[m=256]", "linformer[k=256]", "nystrom[m=64]")
@@ -84,7 +86,7 @@ def linear_metrics(attn):
         median = run.record.get("time", {}).get("median")
         facts: dict = {}
         if problem.mask_kind in ("none", "causal", "padding"):
-            rows = _sample_rows(problem)
+            rows = sample_rows(problem)
             expected = attn.oracle.get((problem.with_(dropout=0.0), attn.seed), "out", lambda: reference(problem, *run.inputs, rows=rows))
             facts["uniform_error"] = errors(uniform_output(problem, run.inputs[2], rows), expected.cpu())
         if impl.name == "sdpa":
@@ -201,7 +203,7 @@ class _SummaryPrinter:
 @pytest.fixture(scope="module", autouse=True)
 def linear_summary(request):
     yield
-    session = getattr(request.config, "_attn_session", None)
+    session = request.config.stash.get(SESSION_KEY, None)
     if session is None or not request.config.getoption("benchmark_only", False):
         return
     run_dir = session.writer.run_dir

@@ -7,10 +7,10 @@ score function starts). ``custom`` is the scaled-dot configuration.
     python -m pytest --benchmark-only --attn-preset design suites/test_scores.py
 """
 
+from bench.presets import Grid
+from bench.run_cell import run_cell
 from impls import errors, reference
 from impls.custom.statistics import logits_of, softmax_statistics
-from suites.harness import run_cell
-from suites.presets import Grid
 
 SUITE = "scores"
 SCORE_IMPLS = ("custom[score=dot]", "custom", "custom[score=multiplicative]", "custom[score=additive]")

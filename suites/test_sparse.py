@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from suites.harness import run_cell
-from suites.presets import Grid
+from bench.presets import Grid
+from bench.run_cell import run_cell
+from bench.stash import SESSION_KEY
 
 SUITE = "sparse"
 WINDOW, BLOCK = 256, 64
@@ -191,7 +192,7 @@ class _SummaryPrinter:
 @pytest.fixture(scope="module", autouse=True)
 def sparse_summary(request):
     yield
-    session = getattr(request.config, "_attn_session", None)
+    session = request.config.stash.get(SESSION_KEY, None)
     if session is None or not request.config.getoption("benchmark_only", False):
         return
     run_dir = session.writer.run_dir

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.oracle_check import ORACLE_GRAD_ELEMENTS
+from bench.presets import Grid
+from bench.run_cell import run_cell
 from impls import reference_grads
 from impls.custom.statistics import logits_of, softmax_statistics
-from suites.harness import ORACLE_GRAD_ELEMENTS, run_cell
-from suites.presets import Grid
 
 SUITE = "training"
 

@@ -14,13 +14,15 @@ import types
 import pytest
 import torch
 
+from bench.cell import Cell, CellRun
+from bench.devices import cuda_timing, gpu_clocks
+from bench.devices import metrics as device_metrics
+from bench.devices import peaks as device_peaks
+from bench.devices.cuda_timing import EventTimes, L2Flusher, capture_graph, flush_bytes_for, rounds_for, time_with_events
+from bench.devices.gpu_clocks import ClockReader, ClockSample, reason_names, throttled
+from bench.devices.metrics import DeviceMetrics
+from bench.devices.xdist import assign_devices, default_devices, worker_index
 from impls import Problem
-from suites import cuda_timing, device_metrics, device_peaks, gpu_clocks
-from suites.cuda_timing import EventTimes, L2Flusher, capture_graph, flush_bytes_for, rounds_for, time_with_events
-from suites.device_metrics import DeviceMetrics
-from suites.gpu_clocks import ClockReader, ClockSample, reason_names, throttled
-from suites.harness import Cell, CellRun
-from suites.xdist_devices import assign_devices, default_devices, worker_index
 
 MiB = 1 << 20
 

@@ -18,33 +18,31 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.cell import Cell, CellRun
+from bench.profiling.profile import ProfileOptions, ProfileSchedule, profile_cell, safe_name
+from bench.timing import timed_callable
 from impls import Problem, get
-from suites.harness import Cell, CellRun, timed_callable
-from suites.profiling import ProfileOptions, ProfileSchedule, profile_cell, safe_name
 
 ROOT = Path(__file__).resolve().parent.parent
 # tensorboard_trace_handler's file name, and the pattern torch-tb-profiler matches (worker, span timestamp).
 TRACE_NAME = re.compile(r"^(?P<worker>.+?)\.(?P<timestamp>\d+)\.pt\.trace\.json$")
 ATTENTION_OPS = {"naive": {"aten::bmm", "aten::softmax"}, "sdpa": {"aten::scaled_dot_product_attention"}}
 
-# Wraps every post-timing hook: writes what record["time"] held just before and just after it ran.
+# Wraps the post-timing hooks (profiling among them): writes what record["time"] held just before and just after they ran.
 SPY_PLUGIN = textwrap.dedent('''
     import copy, json, os
 
-    def pytest_sessionstart(session):
-        hooks = session.config._attn_session.post_timing_hooks
+    import pytest
 
-        def spied(hook):
-            def run_hook(run):
-                before = copy.deepcopy(run.record.get("time"))
-                result = hook(run)
-                with open(os.environ["ATTN_SPY_FILE"], "a") as fh:
-                    fh.write(json.dumps({"cell": run.cell.id, "hook": type(hook).__name__, "before": before,
-                                         "after": run.record.get("time")}) + "\\n")
-                return result
-            return run_hook
 
-        hooks[:] = [spied(h) for h in hooks]
+    @pytest.hookimpl(wrapper=True)
+    def pytest_attn_post_timing(run):
+        before = copy.deepcopy(run.record.get("time"))
+        result = yield
+        with open(os.environ["ATTN_SPY_FILE"], "a") as fh:
+            fh.write(json.dumps({"cell": run.cell.id, "hook": "post_timing", "fields": sorted(k for r in result if r for k in r),
+                                 "before": before, "after": run.record.get("time")}) + "\\n")
+        return result
 ''')
 
 
@@ -160,7 +158,7 @@ def test_memory_artifacts(sweep):
 
 
 def test_profiling_runs_after_timing_and_leaves_it_alone(sweep):
-    spied = [s for s in sweep["spy"] if s["hook"] == "ProfilingHook"]
+    spied = [s for s in sweep["spy"] if "profile" in s["fields"]]
     assert len(spied) == 2
     records = {r["cell_id"]: r for r in sweep["records"]}
     for entry in spied:

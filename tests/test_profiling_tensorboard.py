@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.cell import Cell, CellRun
+from bench.profiling.profile import ProfileOptions, ProfileSchedule, profile_cell
+from bench.timing import timed_callable
 from impls import Problem, get
-from suites.harness import Cell, CellRun, timed_callable
-from suites.profiling import ProfileOptions, ProfileSchedule, profile_cell
 
 MISSING = [name for name in ("tensorboard", "torch_tb_profiler") if importlib.util.find_spec(name) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"missing-package: {', '.join(MISSING)} "

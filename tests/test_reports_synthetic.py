@@ -1,4 +1,4 @@
-"""Synthetic result records and files for the report tests (shaped like suites/session.py + suites/harness.py write them).
+"""Synthetic result records and files for the report tests (shaped like bench/session.py and bench/run_cell.py write them).
 
 The helpers are imported by the other test_reports*/test_browser* modules; the tests here check that the
 synthetic records keep the real schema's keys, so the report tests keep testing what a run writes.
@@ -59,7 +59,7 @@ def record(impl: str, seq_len: int, *, time: float | None = 1e-3, memory: int | 
 
 
 def write_run(folder: Path, records: list[dict], preset: str = "cpu", machine: dict | None = None) -> Path:
-    """A run folder as suites/records.py writes it: run.json and cells.jsonl."""
+    """A run folder as bench/writer.py writes it: run.json and cells.jsonl."""
     folder.mkdir(parents=True, exist_ok=True)
     run_id = records[0]["run_id"] if records else folder.name
     info = {"schema": 1, "run_id": run_id, "preset": preset, "started": "2026-01-01T00:00:00", "commit": "0123456789ab",
@@ -90,12 +90,12 @@ def test_synthetic_records_have_the_schema_keys():
 
 
 def test_synthetic_records_match_what_the_session_writes():
-    """Keys of a real base record (suites.session) are all present in the synthetic one, problem fields included."""
+    """Keys of a real base record (bench.session) are all present in the synthetic one, problem fields included."""
     import pytest
 
     torch = pytest.importorskip("torch")
+    from bench.cell import Cell
     from impls import Problem, get
-    from suites.harness import Cell
 
     real_problem = Problem(batch=1, seq_len=64, heads=2, head_dim=16, dtype=torch.float32, device="cpu", mask="causal").to_dict()
     assert set(real_problem) <= set(problem(64))

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from .harness import measure_matmul_peak as host_timed_matmul_peak
+from ..peaks import measure_matmul_peak as host_timed_matmul_peak
 
 CUDA_MATMUL_SIZE = 8192
 CUDA_COPY_BYTES = 1 << 30

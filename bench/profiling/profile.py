@@ -2,7 +2,7 @@
 kernel count and memory peak, a memory timeline and, on CUDA, an allocator snapshot.
 
 Nothing here runs inside pytest-benchmark's timed rounds: the hook gets the cell's timed callable
-after its statistics are taken (suites/harness.py, post-timing hooks) and calls it again under
+after its statistics are taken (bench/run_cell.py, post-timing hooks) and calls it again under
 the profiler. Traces are written with ``tensorboard_trace_handler`` into one directory per cell,
 ``<results>/traces/<run_id>/<suite>/<cell-id>/<worker>.<timestamp>.pt.trace.json``, so that
 ``tensorboard --logdir <results>/traces/<run_id>`` (torch-tb-profiler) lists every cell as a run,
@@ -23,7 +23,8 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, schedule, supported_activities, tensorboard_trace_handler
 
-from .harness import CellRun, synchronize
+from ..cell import CellRun
+from ..timing import synchronize
 
 TRACE_SUFFIX = ".pt.trace.json"  # what tensorboard_trace_handler writes and torch-tb-profiler looks for
 MEMORY_TIMELINE_HTML = "memory_timeline.html"
@@ -85,7 +86,7 @@ def cell_trace_dir(options: ProfileOptions, run: CellRun) -> Path:
 
 
 class ProfilingHook:
-    """A post-timing hook (SweepSession.post_timing_hooks): ``hook(run) -> {"profile": {...}}``."""
+    """A post-timing hook (see bench/hookspecs.py, pytest_attn_post_timing): ``hook(run) -> {"profile": {...}}``."""
 
     def __init__(self, options: ProfileOptions) -> None:
         self.options = options

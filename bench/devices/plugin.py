@@ -1,13 +1,13 @@
 """pytest plugin: device options, CUDA-event timing and measured peaks for every cell, one device owner per xdist worker.
 
-Loaded by conftest (``pytest_plugins``). What it adds to a sweep:
+Registered by ``bench.plugin``. What it adds to a sweep:
 
 - ``--attn-cuda-graphs``, ``--attn-no-l2-flush``, ``--attn-cuda-warmup-ms``: how CUDA cells are
-  timed with events after pytest-benchmark's rounds (see suites/cuda_timing.py).
-- a post-timing hook (suites/device_metrics.py) that records ``cuda{...}``,
+  timed with events after pytest-benchmark's rounds (see bench/devices/cuda_timing.py).
+- a post-timing hook (bench/devices/metrics.py) that records ``cuda{...}``,
   ``device_peak_bandwidth`` and ``bandwidth_fraction``, and an event-timed matmul peak on CUDA.
 - pytest-xdist: ``pytest --benchmark-only -n 8`` runs with ``--dist each``; each worker owns the
-  devices suites/xdist_devices.py deals it (gwK → the K-th GPU) and collects only their cells, so
+  devices bench/devices/xdist.py deals it (gwK → the K-th GPU) and collects only their cells, so
   no GPU is shared. pytest-benchmark switches itself off under xdist (it assumes workers share a
   machine's cores); a worker that owns its device has the machine to itself for that device, so
   the plugin switches it back on there and saves its JSON beside the records, one file per worker.
@@ -20,25 +20,38 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from .device_metrics import DeviceMetrics
-from .device_peaks import DevicePeaks, matmul_peak
-from .xdist_devices import assign_devices, default_devices
+from ..options import add_option
+from ..stash import SESSION_KEY, XDIST_SWEEP
+from .xdist import assign_devices, default_devices
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("attnbench")
-    group.addoption("--attn-cuda-graphs", action="store_true",
-                    help="also time CUDA-graph replay of CUDA cells shorter than 10 ms (no launch overhead)")
-    group.addoption("--attn-no-l2-flush", action="store_true",
-                    help="do not flush the L2 cache before each CUDA-event-timed call (warm-cache event times)")
-    group.addoption("--attn-cuda-warmup-ms", type=float, default=25.0,
-                    help="warm-up before the CUDA-event-timed calls, in milliseconds (default 25, as triton's do_bench)")
+    add_option(group, "--attn-cuda-graphs", action="store_true",
+               help="also time CUDA-graph replay of CUDA cells shorter than 10 ms (no launch overhead)")
+    add_option(group, "--attn-no-l2-flush", action="store_true",
+               help="do not flush the L2 cache before each CUDA-event-timed call (warm-cache event times)")
+    add_option(group, "--attn-cuda-warmup-ms", type=float, default=25.0,
+               help="warm-up before the CUDA-event-timed calls, in milliseconds (default 25, as triton's do_bench)")
+
+
+class DeviceHooks:
+    """Registered per sweep session: the event-timed matmul peak on CUDA and the device metrics of every cell."""
+
+    def __init__(self, metrics) -> None:
+        self.metrics = metrics
+
+    def pytest_attn_matmul_peak(self, device, dtype):
+        from .peaks import matmul_peak
+
+        return matmul_peak(device, dtype) if str(device).startswith("cuda") else None
+
+    def pytest_attn_post_timing(self, run):
+        return self.metrics(run)
 
 
 # --- pytest-xdist ----------------------------------------------------------------------------------------
-_XDIST_SWEEP = pytest.StashKey[bool]()
 _ASKED_DISABLE = pytest.StashKey[bool]()
 _COLLECTED = pytest.StashKey[dict]()
 
@@ -55,7 +68,7 @@ def _is_controller(config) -> bool:
 
 
 def _sweep_under_xdist(config) -> bool:
-    return config.stash.get(_XDIST_SWEEP, False)
+    return config.stash.get(XDIST_SWEEP, False)
 
 
 def _explicit_dist(config) -> str | None:
@@ -71,6 +84,8 @@ def _explicit_dist(config) -> str | None:
 
 
 def _gpu_count() -> int:
+    import torch
+
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
@@ -82,7 +97,7 @@ def device_assignment(session, workers: int) -> dict[str, list[str]]:
 def pytest_cmdline_main(config):
     """Before pytest-benchmark and xdist configure themselves: --dist each, and --benchmark-only held back."""
     under_xdist = config.getoption("benchmark_only", False) and (_is_worker(config) or _is_controller(config))
-    config.stash[_XDIST_SWEEP] = under_xdist
+    config.stash[XDIST_SWEEP] = under_xdist
     if not under_xdist:
         return None
     if _is_controller(config):
@@ -98,11 +113,12 @@ def pytest_cmdline_main(config):
     return None
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config):
-    session = getattr(config, "_attn_session", None)
-    if session is None:
-        return
+def pytest_attn_session_created(session, config):
+    import torch
+
+    from .metrics import DeviceMetrics
+    from .peaks import DevicePeaks
+
     if _sweep_under_xdist(config) and _is_worker(config):
         worker = config.workerinput["workerid"]
         session.device_assignment = device_assignment(session, int(config.workerinput["workercount"]))
@@ -111,10 +127,9 @@ def pytest_configure(config):
         if gpus:  # stray allocations (a default-device tensor, the caching allocator) stay on this worker's GPU
             torch.cuda.set_device(torch.device(gpus[0]))
             session.auto_device = gpus[0]
-    session.measure_matmul_peak = matmul_peak
-    session.post_timing_hooks.append(DeviceMetrics(
-        session, DevicePeaks(), cuda_graphs=config.getoption("attn_cuda_graphs"),
-        l2_flush=not config.getoption("attn_no_l2_flush"), warmup_ms=config.getoption("attn_cuda_warmup_ms")))
+    metrics = DeviceMetrics(session, DevicePeaks(), cuda_graphs=config.getoption("attn_cuda_graphs"),
+                            l2_flush=not config.getoption("attn_no_l2_flush"), warmup_ms=config.getoption("attn_cuda_warmup_ms"))
+    config.pluginmanager.register(DeviceHooks(metrics), "attnbench-device-metrics")
 
 
 def pytest_sessionstart(session):
@@ -148,7 +163,7 @@ def pytest_runtestloop(session):
 
 
 def pytest_report_header(config):
-    session = getattr(config, "_attn_session", None)
+    session = config.stash.get(SESSION_KEY, None)
     if session is None or not _sweep_under_xdist(config) or not _is_controller(config):
         return None
     assignment = device_assignment(session, len(config.getoption("tx")))
@@ -160,7 +175,7 @@ def pytest_report_header(config):
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     benchmarks = getattr(config, "_benchmarksession", None)
-    attn = getattr(config, "_attn_session", None)
+    attn = config.stash.get(SESSION_KEY, None)
     if _is_worker(config) and _sweep_under_xdist(config) and benchmarks is not None and attn is not None \
             and benchmarks.benchmarks and not benchmarks.json:
         # One pytest-benchmark JSON per worker, beside the run's records (pytest-benchmark saves on finish).

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from .cuda_timing import L2Flusher, capture_graph, flush_bytes_for, l2_cache_bytes, rounds_for, time_with_events
-from .device_peaks import DevicePeaks
 from .gpu_clocks import ClockReader, throttled
+from .peaks import DevicePeaks
 
 # Graph replay is for short kernels: past this, launch overhead is noise and a capture only
 # costs a second set of buffers.

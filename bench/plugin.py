@@ -1,0 +1,152 @@
+"""The pytest plugin of attnbench (entry point ``attnbench``): --attn-* options, the sweep session, collection, the report.
+
+It is loaded by every pytest run of an environment where attnbench is installed, so it stays inert
+(no torch, no session) unless a sweep is asked for: ``--benchmark-only`` or any ``--attn-*`` option,
+or a suite that asks for a ``cell``. Collection: testpaths is tests/, so a plain ``pytest`` runs the
+tests; ``pytest --benchmark-only`` without paths runs the sweep suites in suites/ instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from . import hookspecs
+from .options import OPTION_DEFAULTS, add_sweep_options, session_options
+from .stash import SESSION_KEY, XDIST_SWEEP
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES_DIR = ROOT / "suites"
+NO_CELLS = "no-cells-in-this-preset"
+
+
+def pytest_addhooks(pluginmanager):
+    from .devices import plugin as devices_plugin
+    from .profiling import plugin as profiling_plugin
+
+    pluginmanager.add_hookspecs(hookspecs)
+    for name, module in (("attnbench-profiling", profiling_plugin), ("attnbench-devices", devices_plugin)):
+        if not pluginmanager.is_registered(module):
+            pluginmanager.register(module, name)
+
+
+def pytest_addoption(parser):
+    add_sweep_options(parser.getgroup("attnbench", "attnbench sweep"), str(ROOT / "results"))
+
+
+def is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def sweep_asked(config) -> bool:
+    """--benchmark-only, or any --attn-* option away from its default."""
+    if config.getoption("benchmark_only", False) or config.stash.get(XDIST_SWEEP, False):
+        return True
+    return any(config.getoption(dest, default) != default for dest, default in OPTION_DEFAULTS.items())
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "suite(name): an attnbench sweep suite")
+    if config.getoption("benchmark_only", False):
+        if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+            config.args[:] = [str(SUITES_DIR)]  # `pytest --benchmark-only` means the sweep, not tests/
+        # Save pytest-benchmark's own JSON beside our records (readable by `pytest-benchmark compare`).
+        if not config.option.benchmark_autosave and not config.option.benchmark_save:
+            config.option.benchmark_autosave = True
+        if config.option.benchmark_storage in ("file://./.benchmarks", "./.benchmarks"):
+            config.option.benchmark_storage = f"file://{Path(config.getoption('attn_results')) / 'benchmarks'}"
+    if sweep_asked(config):
+        sweep_session(config)  # options are checked now: a bad one is a usage error before collection
+
+
+def sweep_session(config):
+    """This process's sweep session, made on first use from the --attn-* options."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        session = new_session(config)
+        config.stash[SESSION_KEY] = session
+        config.hook.pytest_attn_session_created(session=session, config=config)
+    return session
+
+
+def new_session(config):
+    from .peaks import measure_matmul_peak
+    from .session import SweepSession
+    from .writer import RUN_ID_ENV, new_run_id
+
+    if is_worker(config) and os.environ.get(RUN_ID_ENV):
+        run_id = os.environ[RUN_ID_ENV]
+    else:
+        run_id = new_run_id()
+        os.environ[RUN_ID_ENV] = run_id  # xdist workers inherit it, so all workers write one run
+    worker = config.workerinput["workerid"] if is_worker(config) else None
+
+    def matmul_peak(device, dtype):
+        return config.hook.pytest_attn_matmul_peak(device=device, dtype=dtype) or measure_matmul_peak(device, dtype)
+
+    try:
+        return SweepSession(session_options(config.getoption), Path(config.getoption("attn_results")), run_id, worker,
+                            seed=config.getoption("attn_seed"), ignore_budget=config.getoption("attn_ignore_budget"),
+                            matmul_peak=matmul_peak, post_timing=lambda run: config.hook.pytest_attn_post_timing(run=run))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_generate_tests(metafunc):
+    if "cell" not in metafunc.fixturenames:
+        return
+    session = sweep_session(metafunc.config)
+    module = metafunc.module
+    suite = getattr(module, "SUITE", module.__name__.rsplit(".", 1)[-1].removeprefix("test_"))
+    try:
+        cells = session.cells(suite, getattr(module, "GRIDS", None))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if cells:
+        metafunc.parametrize("cell", cells, ids=[c.id for c in cells])
+    else:
+        metafunc.parametrize("cell", [None], ids=[NO_CELLS])
+
+
+def pytest_collection_modifyitems(config, items):
+    empty = [item for item in items if item.name.endswith(f"[{NO_CELLS}]")]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [item for item in items if item not in empty]
+
+
+@pytest.fixture(scope="session")
+def attn(request):
+    """The sweep session: preset, budgets, run writer, oracle cache."""
+    session = sweep_session(request.config)
+    if not session.writer.run_dir.joinpath("run.json").exists():
+        session.writer.write_run_info(session.run_info())
+    return session
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or is_worker(config):
+        return
+    run_dir = session.writer.run_dir
+    if not run_dir.exists() or not any(run_dir.glob("cells*.jsonl")):
+        return
+    terminalreporter.write_sep("-", "attnbench")
+    terminalreporter.write_line(f"results: {run_dir}")
+    if not config.getoption("attn_no_report"):
+        terminalreporter.write_line(build_report_line(run_dir, session.writer.run_id))
+
+
+def build_report_line(run_dir: Path, run_id: str) -> str:
+    try:
+        from reports.build import build_report
+    except ImportError:
+        return "report: the reports package is not available; results are in the folder above"
+    try:
+        index = build_report([run_dir], ROOT / "reports" / "generated" / run_id)
+    except Exception as exc:  # noqa: BLE001 - a failed report must not lose the run's results
+        return f"report: not built ({type(exc).__name__}: {exc})"
+    return f"report: {index}"
+

@@ -1,0 +1,1 @@
+"""Profiling of sweep cells: torch.profiler traces, top operators, memory timelines, allocator snapshots."""
