@@ -18,6 +18,8 @@ import json
 
 import pandas as pd
 
+from store.records import CellRecord
+
 # Problem fields shown in ``shape``; any other problem field (model_dim...) is appended as name=value.
 _SHAPE_FIELDS = ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim", "dtype", "mask", "mask_kind", "dropout", "mode",
                  "scale", "device")
@@ -83,20 +85,19 @@ def problem_kind(problem: dict) -> str:
     return " · ".join(parts)
 
 
-def _derived(record: dict) -> dict:
-    problem = record.get("problem") or {}
-    machine = (record.get("machine") or {}).get("host") or "unknown"
-    device = str(problem.get("device") or "?")
-    device_name = record.get("device_name") or device
-    time = record.get("time") or {}
-    output_error = (record.get("error") or {}).get("output") or {}
+def _derived(cell: CellRecord) -> dict:
+    problem = cell.problem
+    machine = cell.host or "unknown"
+    device = str(cell.device or "?")
+    device_name = cell.device_name or device
+    time = cell.time or {}
     label = f"{machine} · {device} ({device_name})"
     shape = describe_problem(problem)
     return {
         "machine": machine, "device": device, "device_name": device_name, "device_label": label,
-        "status": record.get("status") or "unknown",
-        "time_s": time.get("median"), "memory_bytes": record.get("peak_bytes"),
-        "error": output_error.get("rel_l2"), "error_max_abs": output_error.get("max_abs"),
+        "status": cell.status or "unknown",
+        "time_s": cell.median_s, "memory_bytes": cell.peak_bytes,
+        "error": cell.output_error.get("rel_l2"), "error_max_abs": cell.output_error.get("max_abs"),
         "time.samples": len(time["data"]) if isinstance(time.get("data"), list) else None,
         "shape": shape, "series": describe_problem(problem, with_length=False), "kind": problem_kind(problem),
         "group": f"{label} | {shape}",
@@ -126,12 +127,13 @@ def natural_key(values) -> tuple:
     return tuple(key)
 
 
-def tidy_frame(records: list[dict]) -> pd.DataFrame:
+def tidy_frame(records: list[CellRecord | dict]) -> pd.DataFrame:
     """One row per cell, sorted by machine, device, suite, shape, impl; columns sorted, derived ones first."""
     rows = []
     for record in records:
-        row = flatten({k: v for k, v in record.items() if k not in ("status",)})
-        row.update(_derived(record))
+        cell = record if isinstance(record, CellRecord) else CellRecord.from_dict(record)
+        row = flatten({k: v for k, v in cell.to_dict().items() if k not in ("status",)})
+        row.update(_derived(cell))
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in ("impl", "family", "suite", "exact", "reason_code", "reason", "run_id", "problem.seq_len", "peak_method",
