@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from store.records import PROBLEM_FIELDS, problem_label
+
 from .masks import Mask, kind_of, parse_mask
 
 DTYPES: dict[str, torch.dtype] = {
@@ -165,17 +167,8 @@ class Problem:
 
     # --- naming and records -------------------------------------------------------------------------
     def id(self) -> str:
-        """Short, stable, human-readable identifier used in test ids and file names."""
-        heads = f"h{self.heads}" + (f"kv{self.kv_heads}" if self.kv_heads != self.heads else "")
-        length = f"L{self.seq_len}" + (f"x{self.kv_seq_len}" if self.kv_seq_len != self.seq_len else "")
-        parts = [f"b{self.batch}", heads, length, f"d{self.head_dim}", dtype_name(self.dtype),
-                 self.mask.spec() if self.mask is not None else "nomask", self.mode, self.device]
-        if self.dropout:
-            parts.append(f"p{self.dropout:g}")
-        if self.scale is not None:
-            parts.append(f"s{self.scale:g}")
-        parts.extend(f"{k}{v}" for k, v in self.extra)
-        return "-".join(parts)
+        """Short, stable, human-readable identifier used in test ids and file names (store.records.problem_label)."""
+        return problem_label(self.to_dict())
 
     def to_dict(self) -> dict:
         return {
@@ -186,3 +179,18 @@ class Problem:
             "dropout": self.dropout, "mode": self.mode, "scale": self.softmax_scale,
             **{str(k): v for k, v in self.extra},
         }
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> Problem:
+        """The inverse of :meth:`to_dict` (a record's ``problem``): ``Problem.from_dict(p.to_dict()) == p``.
+
+        ``mask_kind`` is derived, a scale of 1/sqrt(head_dim) is the default, and every field that is
+        not the problem's own is an extra, in its order.
+        """
+        own = {key: value for key, value in fields.items() if key in PROBLEM_FIELDS and key != "mask_kind"}
+        if own.get("mask") == "none":
+            own["mask"] = None
+        if own.get("scale") is not None and own["scale"] == 1.0 / math.sqrt(own["head_dim"]):
+            own["scale"] = None
+        extra = tuple((key, value) for key, value in fields.items() if key not in PROBLEM_FIELDS)
+        return cls(**own, extra=extra)

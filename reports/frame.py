@@ -7,7 +7,7 @@ plain names are what the report works with:
 - ``machine``, ``device``, ``device_name``, ``device_label``: where the cell ran;
 - ``time_s`` (median seconds per call), ``memory_bytes`` (peak), ``error`` (relative L2 of the
   output against the float64 oracle), ``error_max_abs``;
-- ``shape``: the problem in words (without the device); ``series``: the same without the sequence
+- ``shape``: the problem's label (``Problem.id()`` without the device); ``series``: the same without the sequence
   length (a scaling curve); ``kind``: the problem's kind (mask, mode, dtype, GQA) for the capability matrix;
 - ``group``: device label + shape, the set of cells compared with each other on a Pareto front.
 """
@@ -18,11 +18,8 @@ import json
 
 import pandas as pd
 
-from store.records import CellRecord
+from store.records import CellRecord, problem_label
 
-# Problem fields shown in ``shape``; any other problem field (model_dim...) is appended as name=value.
-_SHAPE_FIELDS = ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim", "dtype", "mask", "mask_kind", "dropout", "mode",
-                 "scale", "device")
 STATUSES = ("ok", "skipped", "failed", "oom")
 # Lists kept whole would make the CSV unreadable; raw timing samples are summarized by their count.
 _DROPPED = {"time.data"}
@@ -44,33 +41,9 @@ def flatten(record: dict, prefix: str = "") -> dict:
 
 
 def describe_problem(problem: dict, with_length: bool = True) -> str:
-    """``B1 H8 L1024 d64 float32 causal fwd`` (GQA as H8/kv2, cross lengths as L1024×2048, extras as k=v)."""
-    heads = f"H{problem.get('heads', '?')}"
-    if problem.get("kv_heads") not in (None, problem.get("heads")):
-        heads += f"/kv{problem['kv_heads']}"
-    parts = [f"B{problem.get('batch', '?')}", heads]
-    if with_length:
-        length = f"L{problem.get('seq_len', '?')}"
-        if problem.get("kv_seq_len") not in (None, problem.get("seq_len")):
-            length += f"×{problem['kv_seq_len']}"
-        parts.append(length)
-    elif problem.get("kv_seq_len") not in (None, problem.get("seq_len")):
-        parts.append("cross")
-    parts.append(f"d{problem.get('head_dim', '?')}")
-    parts.append(str(problem.get("dtype", "?")))
-    mask = problem.get("mask") if with_length else problem.get("mask_kind", problem.get("mask"))
-    parts.append(str(mask if mask not in (None, "") else "none"))
-    if problem.get("dropout"):
-        parts.append(f"p={problem['dropout']:g}")
-    scale, head_dim = problem.get("scale"), problem.get("head_dim")
-    if isinstance(scale, (int, float)) and isinstance(head_dim, (int, float)) and head_dim > 0 \
-            and abs(scale * head_dim ** 0.5 - 1) > 1e-6:  # only a non-default softmax scale is worth naming
-        parts.append(f"scale={scale:g}")
-    parts.append(str(problem.get("mode", "?")))
-    for key in sorted(problem):
-        if key not in _SHAPE_FIELDS:
-            parts.append(f"{key}={problem[key]}")
-    return " ".join(parts)
+    """The problem's one label (``store.records.problem_label``, what ``Problem.id()`` is) without its device:
+    ``b1-h8kv2-L1024-d64-float32-causal-fwd``; without the length, the label of a scaling series."""
+    return problem_label(problem, length=with_length, device=False)
 
 
 def problem_kind(problem: dict) -> str:

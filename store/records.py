@@ -20,6 +20,40 @@ REQUIRED_KEYS = ("impl", "problem", "status")
 STATUSES = ("ok", "skipped", "failed", "oom")
 
 
+# A problem's own fields in a record (Problem.to_dict()); any other key is an extra a suite attached (model_dim...).
+PROBLEM_FIELDS = ("batch", "seq_len", "kv_seq_len", "heads", "kv_heads", "head_dim", "dtype", "device", "mask", "mask_kind",
+                  "dropout", "mode", "scale")
+
+
+def problem_label(problem: dict, *, length: bool = True, device: bool = True) -> str:
+    """The one label of a problem, from its record fields: ``b1-h8kv2-L1024x2048-d64-float32-causal-fwd-cpu``.
+
+    ``Problem.id()`` is this label (test ids, cell ids, file names); reports show it without the
+    device. Without ``length`` the sequence lengths are left out and the mask is named by its kind:
+    the label of a scaling series. A softmax scale other than 1/sqrt(head_dim), dropout and extras
+    are appended (``s1``, ``p0.1``, ``model_dim512``).
+    """
+    get = lambda key: problem.get(key, "?")  # noqa: E731 - a partial record still gets a label
+    heads, kv_heads = get("heads"), problem.get("kv_heads", get("heads"))
+    parts = [f"b{get('batch')}", f"h{heads}" + (f"kv{kv_heads}" if kv_heads != heads else "")]
+    seq, kv_seq = get("seq_len"), problem.get("kv_seq_len", get("seq_len"))
+    if length:
+        parts.append(f"L{seq}" + (f"x{kv_seq}" if kv_seq != seq else ""))
+    elif kv_seq != seq:
+        parts.append("cross")
+    mask = problem.get("mask") if length else problem.get("mask_kind", problem.get("mask"))
+    parts += [f"d{get('head_dim')}", str(get("dtype")), "nomask" if mask in (None, "", "none") else str(mask), str(get("mode"))]
+    if device:
+        parts.append(str(get("device")))
+    if problem.get("dropout"):
+        parts.append(f"p{problem['dropout']:g}")
+    scale, head_dim = problem.get("scale"), problem.get("head_dim")
+    if isinstance(scale, (int, float)) and isinstance(head_dim, int) and head_dim > 0 and scale != 1.0 / head_dim ** 0.5:
+        parts.append(f"s{scale:g}")
+    parts.extend(f"{key}{value}" for key, value in problem.items() if key not in PROBLEM_FIELDS)
+    return "-".join(parts)
+
+
 class RecordFileError(ValueError):
     """A file that cannot be read as records; the message is one line naming the file (and line)."""
 
