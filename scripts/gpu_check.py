@@ -204,7 +204,9 @@ def sweep_records(results: Path) -> list[dict]:
     runs = sorted((p for p in results.glob("*") if p.is_dir() and any(p.glob("cells*.jsonl"))), key=lambda p: p.stat().st_mtime)
     if not runs:
         return []
-    return [json.loads(line) for f in sorted(runs[-1].glob("cells*.jsonl")) for line in f.read_text().splitlines() if line.strip()]
+    from store.records import read_run
+
+    return [record.to_dict() for record in read_run(runs[-1])[1]]
 
 
 # --- main ------------------------------------------------------------------------------------------------------------

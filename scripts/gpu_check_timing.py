@@ -29,24 +29,14 @@ def pick_crosscheck_cells(records: list[dict], count: int = CROSSCHECK_CELLS) ->
     return chosen
 
 
-def problem_from(record: dict):
-    from impls import Problem
-
-    p = record["problem"]
-    default_scale = p["head_dim"] ** -0.5
-    return Problem(batch=p["batch"], seq_len=p["seq_len"], kv_seq_len=p["kv_seq_len"], heads=p["heads"], kv_heads=p["kv_heads"],
-                   head_dim=p["head_dim"], dtype=p["dtype"], device=p["device"], mask=None if p["mask"] == "none" else p["mask"],
-                   dropout=p.get("dropout", 0.0), mode=p["mode"], scale=None if abs(p["scale"] - default_scale) < 1e-12 else p["scale"])
-
-
 def crosscheck_cell(record: dict) -> dict:
     """Re-time one sweep cell: do_bench and our event timer on CUDA, torch.utils.benchmark on the CPU."""
     import torch
 
     from bench.timing import timed_callable
-    from impls import get
+    from impls import Problem, get
 
-    problem = problem_from(record)
+    problem = Problem.from_dict(record["problem"])
     impl = get(record["impl"])
     q, k, v = problem.make_inputs(seed=0)
     grad_out = problem.make_grad_output(seed=0) if problem.needs_grad else None
