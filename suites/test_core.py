@@ -3,7 +3,7 @@
 from bench.run_cell import run_cell
 
 SUITE = "core"
-# The core grids live in suites/presets.py (CORE_GRIDS): every preset has them.
+# The core grids live in bench/presets.py (CORE_GRIDS): every preset has them.
 
 
 def test_core(benchmark, cell, attn):

@@ -1,7 +1,7 @@
 """training suite: what a training step costs, and how stable attention starts.
 
 Cost: fwd+bwd of naive, sdpa and custom with and without activation checkpointing
-(``checkpointed[of=...]``, torch.utils.checkpoint): time and peak memory of one step from the harness,
+(``checkpointed[of=...]``, torch.utils.checkpoint): time and peak memory of one step as every cell measures them,
 and in ``extra.held_for_backward_bytes`` the memory a forward leaves allocated until its backward —
 what checkpointing saves per layer in a deep model (an isolated layer's peak hardly changes, because
 the backward recomputes the same intermediates).

@@ -72,7 +72,7 @@ class DeviceMetrics:
         device = problem.device
         call = getattr(run, "unsynchronized_call", None)
         cuda: dict = {}
-        if call is None:  # an older harness: its call synchronizes, so the end event waits for the host
+        if call is None:  # a run without one: its call synchronizes, so the end event waits for the host
             call = run.call
             cuda["note"] = "the timed call synchronizes: event times include the host's synchronization latency"
         bench_median = (record.get("time") or {}).get("median")

@@ -53,7 +53,7 @@ def _best_host_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
 
 
 def matmul_peak(device: str, dtype: torch.dtype) -> float:
-    """FLOP/s of a large square matmul; CUDA: n=8192 timed with events, the CPU: the harness's host-timed one."""
+    """FLOP/s of a large square matmul; CUDA: n=8192 timed with events, the CPU: bench.peaks' host-timed one."""
     if not _is_cuda(device):
         return host_timed_matmul_peak(device, dtype)
     n = CUDA_MATMUL_SIZE
