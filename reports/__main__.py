@@ -1,9 +1,8 @@
-"""``python -m reports``: ``build`` a report from result files; ``gate`` (the regression gate, reports.gate)."""
+"""``python -m reports``: ``build`` a report from result files; ``gate`` forwards to the regression gate (``python -m gate``)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
@@ -46,20 +45,10 @@ def build_main(argv: list[str]) -> int:
 
 
 def gate_main(argv: list[str]) -> int:
-    try:
-        gate = importlib.import_module("reports.gate")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("reports.gate",):
-            print("reports gate: the regression gate is not installed in this checkout (reports/gate.py or reports/gate/ is missing)",
-                  file=sys.stderr)
-            return 3  # the gate's 'infrastructure error' exit code
-        raise
-    main = getattr(gate, "main", None)
-    if main is None:
-        print("reports gate: reports.gate has no main(argv) function", file=sys.stderr)
-        return 3
-    result = main(argv)
-    return int(result or 0)
+    """``python -m reports gate ...`` is ``python -m gate ...`` (the gate is its own top-level package)."""
+    from gate import main as run_gate
+
+    return int(run_gate(argv) or 0)
 
 
 COMMANDS = {"build": build_main, "gate": gate_main}

@@ -4,7 +4,7 @@
     python scripts/validate_gate.py --quick         # 2 runs per scenario, to try the script
 
 Everything runs in a temporary git worktree of HEAD (the committed gate and implementations), with
-base = HEAD and head = that worktree, as a developer would run ``python -m reports gate --base HEAD``:
+base = HEAD and head = that worktree, as a developer would run ``python -m gate --base HEAD``:
 - aa:        the worktree unchanged (A/A): any regression is a false alarm.
 - aa-busy:   A/A with one busy-loop process competing for the 2 cores during the gate run.
 - slow-P:    naive made P% slower (a loop calibrated on this machine, scripts/gate_inject.py).
@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from reports.gate.workers import ALLOCATOR_ENV  # noqa: E402 - the calibration must run like the gate's workers
+from gate.workers import ALLOCATOR_ENV  # noqa: E402 - the calibration must run like the gate's workers
 
 LOCK = "/tmp/attnbench-bench.lock"
 TARGET_IMPL, TARGET_CLASS, TARGET_MODULE = "naive", "Naive", Path("impls/exact/naive.py")
@@ -84,7 +84,7 @@ def locked_command(tree: Path, scenario: str, out: Path, report: Path) -> list[s
     if scenario == "aa-busy":
         steps.append(f"{shlex.quote(sys.executable)} -c {shlex.quote(BUSY_LOOP)} & busy=$!")
     mode = ["--baseline", str(out.parent.parent / BASELINE)] if scenario == "history" else ["--base", "HEAD", *SELECTION]
-    gate = [sys.executable, "-m", "reports", "gate", *mode, "--out", str(out)]
+    gate = [sys.executable, "-m", "gate", *mode, "--out", str(out)]
     steps.append(f"{shlex.join(gate)}; code=$?")
     if scenario == "aa-busy":
         steps.append("kill $busy")
@@ -163,7 +163,7 @@ def _pct_range(median, span) -> str:
 
 def markdown(summary: dict, started: str, commit: str, total_s: float) -> str:
     lines = [f"# Gate validation {started} (commit {commit})", "",
-             f"{os.cpu_count()} cores shared with other agents; each gate run (and its injection's calibration) under "
+             f"{os.cpu_count()} cores shared with other jobs; each gate run (and its injection's calibration) under "
              f"`flock {LOCK}`. Selection: naive, sdpa, sdpa-math at b1 h4 L384 d32 causal fwd float32, 1 thread per worker. "
              f"Injections go into naive. Total {total_s / 60:.1f} min.", "",
              "| scenario | runs | exit codes | naive regression | other cells regression | naive verdicts | naive change: median [range] "
@@ -207,7 +207,7 @@ def main() -> None:
     try:
         runs = plan(args, random.Random(args.seed))
         if args.history:
-            write = [sys.executable, "-m", "reports", "gate", "--write-baseline", str(out_root / BASELINE), *SELECTION,
+            write = [sys.executable, "-m", "gate", "--write-baseline", str(out_root / BASELINE), *SELECTION,
                      "--pairs", "40", "--max-pairs", "40"]
             print(subprocess.run(["flock", LOCK, *write], cwd=tree, capture_output=True, text=True, check=True).stdout.strip())
         print(f"{len(runs)} gate runs in worktree {tree} at {commit}", flush=True)

@@ -1,6 +1,6 @@
 """The gate end to end: exit codes with one-line reasons, gate.json/gate.md, injected memory and accuracy regressions.
 
-A small throwaway git repository (a copy of impls/ and suites/) gives the gate refs to compare:
+A small throwaway git repository (a copy of impls/, bench/, store/ and gate/) gives the gate refs to compare:
 tag ``broken`` (impls cannot be imported) and tag ``clean`` (HEAD). Runs use tiny cells and few
 pairs; nothing here asserts on time.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.gate import main
-from reports.gate.trees import check_tree
+from gate import main
+from gate.trees import check_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--attn-impls", "naive", "--attn-seq-lens", "64", "--attn-heads", "2", "--attn-kv-heads", "h", "--attn-head-dims", "16",
@@ -37,7 +37,7 @@ def _git(repo: Path, *args: str) -> None:
 def repo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("gate-repo")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("impls", "suites"):
+    for name in ("impls", "bench", "store", "gate"):
         shutil.copytree(ROOT / name, path / name, ignore=ignore)
     _git(path, "init", "-q")
     init = path / "impls" / "__init__.py"
@@ -123,12 +123,12 @@ def test_an_injected_regression_is_caught_and_reported(kind, amount, part, repo,
 
 
 def test_the_gate_package_never_imports_torch():
-    code = "import sys, reports, reports.gate, reports.gate.history; sys.exit('torch' in sys.modules)"
+    code = "import sys, gate, gate.cli, gate.history, gate.paired, gate.report; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 def test_check_tree_names_what_is_missing(tmp_path):
-    from reports.gate.trees import TreeError
+    from gate.trees import TreeError
 
     with pytest.raises(TreeError, match="has no impls/ package"):
         check_tree(tmp_path, "the base ref 'x'")

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from reports.gate import judge
-from reports.gate.margins import MiB, error_verdict, memory_verdict
+from gate import judge
+from gate.margins import MiB, error_verdict, memory_verdict
 
 FP32 = {"max_abs": 2e-4, "rel_l2": 2e-5}
 
@@ -97,7 +97,7 @@ def test_inconclusive_exits_2_only_under_strict():
 
 
 def _comparison(change: float, p_slower: float, p_faster: float):
-    from reports.gate.stats import Comparison
+    from gate.stats import Comparison
 
     c = Comparison(samples=20, change=change, interval=(change - 0.01, change + 0.01), p_slower=p_slower, p_faster=p_faster,
                    standard_error=0.005)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from reports.gate.stats import (
+from gate.stats import (
     adjust,
     compare_paired,
     compare_unpaired,

@@ -7,34 +7,50 @@ from .stats import Comparison, adjust, timing_verdict
 
 PASS, REGRESSION, INCONCLUSIVE, INFRASTRUCTURE = 0, 1, 2, 3
 # Most severe first: a benchmark's verdict is the worst of its time, memory, error and status verdicts.
-SEVERITY = ("regression", "inconclusive", "improvement", "new", "unchanged")
+# "failing": it fails (raises, runs out of memory) on both sides; "not runnable": unsupported or missing on both.
+SEVERITY = ("regression", "failing", "inconclusive", "improvement", "new", "not runnable", "unchanged")
 RUNS = ("ok",)
+FAILS = ("failed", "oom")
 
 
 def entry(cell: dict, base: dict | None, head: dict) -> dict:
     """A benchmark's skeleton: identity and both sides' setup status, memory and error."""
     base = base or {"status": "missing", "reason": "not measured"}
-    result = {"id": cell["id"], "impl": cell["impl"], "problem": cell["problem"],
+    result = {"id": cell["id"], "index": cell.get("index"), "impl": cell["impl"], "problem": cell["problem"],
               "status": {"base": base["status"], "head": head["status"]},
               "reason": {"base": base.get("reason"), "head": head.get("reason")}, "notes": []}
     both = base["status"] in RUNS and head["status"] in RUNS
     if base["status"] in RUNS and head["status"] not in RUNS:
-        result["notes"].append(f"head {head['status']}: {head.get('reason')}")
+        result["notes"].append(f"head {head['status']}: {head.get('reason')} (runs on the base)")
         result["status_verdict"] = "regression"
     elif head["status"] in RUNS and base["status"] not in RUNS:
         result["notes"].append(f"base {base['status']}: {base.get('reason')}")
         result["status_verdict"] = "new"
     elif not both:
-        result["notes"].append(f"fails on both sides: {head.get('reason')}")
-        result["status_verdict"] = "inconclusive"
+        failing = base["status"] in FAILS or head["status"] in FAILS
+        result["notes"].append(f"{'fails' if failing else 'cannot run'} on both sides: base {base['status']}: {base.get('reason')}; "
+                               f"head {head['status']}: {head.get('reason')}")
+        result["status_verdict"] = "failing" if failing else "not runnable"
+    if head["status"] in RUNS and head.get("error") and not finite(head["error"]):
+        result["error"] = {"verdict": "regression", "base": base.get("error"), "head": head.get("error"),
+                           "why": "non-finite on both sides" if base.get("error") and not finite(base["error"]) else
+                           "non-finite output on the head (NaN or Inf)", "tolerance": head.get("tolerance")}
+        if not both:
+            return result
     if both:
         verdict, why = memory_verdict(base.get("peak_bytes"), head.get("peak_bytes"))
         result["memory"] = {"verdict": verdict, "why": why, "base_bytes": base.get("peak_bytes"),
                             "head_bytes": head.get("peak_bytes"), "method": head.get("peak_method")}
-        verdict, why = error_verdict(base.get("error"), head.get("error"), head.get("tolerance"))
-        result["error"] = {"verdict": verdict, "why": why, "base": base.get("error"), "head": head.get("error"),
-                           "tolerance": head.get("tolerance")}
+        if "error" not in result:
+            verdict, why = error_verdict(base.get("error"), head.get("error"), head.get("tolerance"))
+            result["error"] = {"verdict": verdict, "why": why, "base": base.get("error"), "head": head.get("error"),
+                               "tolerance": head.get("tolerance")}
     return result
+
+
+def finite(error: dict) -> bool:
+    """False when any checked part (output, dq, dk, dv) held NaN or Inf."""
+    return all(part.get("finite", True) for part in error.values() if isinstance(part, dict))
 
 
 def comparable(entries: list[dict]) -> list[dict]:
@@ -97,7 +113,10 @@ def decide(entries: list[dict], strict: bool) -> tuple[int, str]:
         first = regressions[0]
         return REGRESSION, f"{len(regressions)} confirmed regression(s); first: {first['id']}: {regression_reason(first)}"
     inconclusive = [e for e in entries if e["verdict"] == "inconclusive"]
+    failing = [e for e in entries if e["verdict"] == "failing"]
     counts = ", ".join(f"{sum(e['verdict'] == v for e in entries)} {v}" for v in SEVERITY if any(e["verdict"] == v for e in entries))
+    if failing and strict:
+        return INCONCLUSIVE, f"{len(failing)} cell(s) fail on both sides under --strict; first: {failing[0]['id']} ({counts})"
     if inconclusive and strict:
         return INCONCLUSIVE, f"{len(inconclusive)} inconclusive benchmark(s) under --strict ({counts})"
     return PASS, f"no regression ({counts})"

@@ -8,7 +8,7 @@ from pathlib import Path
 # The effect floor a timing regression must reach, by device type (history mode has its own, wider one).
 FLOORS = {"cpu": 0.03, "cuda": 0.02}
 HISTORY_FLOOR = 0.10
-DEFAULT_PRESET = "smoke"
+DEFAULT_PRESET = "gate"  # every runnable implementation once (gate/selection.py)
 
 
 @dataclass
@@ -27,6 +27,8 @@ class GateSettings:
     threads: int | None = 1  # intra-op threads per worker; None: torch's default
     shuffle_seed: int | None = None
     out: Path | None = None
+    explicit_selection: bool = False  # --attn-* options given: exactly their cells, no change-aware additions
+    accept_yardstick_change: bool = False  # judge with the head's yardstick (oracle, inputs, tolerances, runtime)
 
     def floor_for(self, device: str, history: bool = False) -> float:
         if self.floor is not None:

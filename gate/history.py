@@ -14,13 +14,16 @@ import json
 import math
 import random
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 from . import judge
-from .paired import MIN_PAIRS, NothingSelected, _load, select_cells
+from .paired import MIN_PAIRS, load_average
+from .roots import import_root
 from .sampling import iterations_for, measure_single
 from .settings import GateSettings
+from .sides import NothingSelected, judge_errors, prepare, select_cells
 from .stats import adjust, compare_unpaired
 from .trees import describe, working_tree
 from .workers import Worker
@@ -36,13 +39,18 @@ class BaselineError(Exception):
 
 
 def measure_normalized(settings: GateSettings, cells: list[dict] | None, rng: random.Random) -> dict:
-    """One worker on the working tree: setup, then blocks of every cell plus the reference kernel."""
+    """One worker on the working tree (its own yardstick): setup, then blocks of every cell plus the reference kernel."""
     tree = working_tree()
-    with Worker(tree, tree, "head", settings.threads) as head:
+    with tempfile.TemporaryDirectory(prefix="attnbench-gate-") as scratch, \
+            Worker(import_root(tree, tree, Path(scratch) / "root"), tree, "head", settings.threads) as head:
         head.wait_ready()
-        cells = cells if cells is not None else select_cells(head, settings)
+        data = Path(scratch) / "data"
+        data.mkdir()
+        cells = cells if cells is not None else select_cells(head, settings)[0]
+        prepared = prepare(head, cells, settings.seed, data)
         reference = {"id": REFERENCE_ID, "reference": REFERENCE_SIZE}
-        setups = {c["id"]: c for c in head.request("setup", cells=[*cells, reference], seed=settings.seed)["cells"]}
+        setups = {c["id"]: c for c in head.request("setup", cells=[*cells, reference], data=str(data), side="head")["cells"]}
+        judge_errors(head, cells, data, {"head": setups}, prepared)
         ok = [c["id"] for c in cells if setups[c["id"]]["status"] == "ok"]
         if not ok:
             raise NothingSelected(f"none of the {len(cells)} selected cells runs here")
@@ -61,7 +69,7 @@ def write_baseline(settings: GateSettings, path: Path) -> dict:
     cells = []
     for cell in run["cells"]:
         setup = run["setups"][cell["id"]]
-        record = {"id": cell["id"], "impl": cell["impl"], "problem": cell["problem"], "status": setup["status"],
+        record = {"id": cell["id"], "index": cell["index"], "impl": cell["impl"], "problem": cell["problem"], "status": setup["status"],
                   "reason": setup.get("reason")}
         if setup["status"] == "ok":
             record.update(peak_bytes=setup["peak_bytes"], peak_method=setup["peak_method"], error=setup["error"],
@@ -94,7 +102,7 @@ def run_history(settings: GateSettings, path: Path, use_stored_selection: bool) 
     if use_stored_selection:
         settings.selection, settings.seed = baseline["selection"], baseline.get("seed", 0)
     rng = random.Random(settings.shuffle_seed)
-    load_before = _load()
+    load_before = load_average()
     stored = {c["id"]: c for c in baseline["cells"]}
     run = measure_normalized(settings, None, rng)
     entries = [judge.entry(c, stored.get(c["id"]), run["setups"][c["id"]]) for c in run["cells"]]
@@ -103,7 +111,7 @@ def run_history(settings: GateSettings, path: Path, use_stored_selection: bool) 
     floors = [settings.floor_for(e["problem"]["device"], history=True) for e in timed]
     flagged = judge.judge_timing(timed, comparisons, floors, settings.alpha)
     if flagged and settings.confirm:
-        cells = [{"id": e["id"], "impl": e["impl"], "problem": e["problem"]} for e in flagged]
+        cells = [{"id": e["id"], "index": e["index"], "impl": e["impl"], "problem": e["problem"]} for e in flagged]
         again = measure_normalized(settings, cells, rng)
         found = [e for e in flagged if e["id"] in again["normalized"]]
         judged = [_compare(e["id"], again, stored, rng) for e in found]
@@ -114,7 +122,10 @@ def run_history(settings: GateSettings, path: Path, use_stored_selection: bool) 
             if e not in found:
                 judge.settle_unmeasured(e)
     machine = run["hello"]["machine"]
-    notes = []
+    selected = {c["id"] for c in run["cells"]}
+    missing = [{"id": c["id"], "impl": c["impl"], "problem": c["problem"]} for c in baseline["cells"] if c["id"] not in selected]
+    notes = [f"{len(missing)} baseline cell(s) missing from this run's selection: "
+             + ", ".join(m["id"] for m in missing[:5]) + (" ..." if len(missing) > 5 else "")] if missing else []
     if machine.get("cpu") != baseline["machine"].get("cpu") or machine.get("torch") != baseline["machine"].get("torch"):
         notes.append(f"baseline from {baseline['machine'].get('cpu')} / torch {baseline['machine'].get('torch')}; this run on "
                      f"{machine.get('cpu')} / torch {machine.get('torch')}: normalized times compare loosely, memory and error may differ")
@@ -124,7 +135,8 @@ def run_history(settings: GateSettings, path: Path, use_stored_selection: bool) 
             "settings": {**settings.to_dict(), "blocks_used": run["blocks"]}, "machine": machine,
             "reference": {"size": REFERENCE_SIZE, "median_s": run["medians"][REFERENCE_ID],
                           "baseline_median_s": baseline["reference"]["median_s"]},
-            "load": {"before": load_before, "after": _load()}, "notes": notes, "benchmarks": entries,
+            "load": {"before": load_before, "after": load_average()}, "notes": notes, "benchmarks": entries,
+            "missing_from_selection": missing,
             "wall_seconds": time.perf_counter() - started}
 
 

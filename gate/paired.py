@@ -6,65 +6,21 @@ import contextlib
 import os
 import random
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 from . import judge
+from .roots import changed_yardstick_files, describe_changes, import_root
 from .sampling import Samples, iterations_for, measure_pairs
 from .settings import GateSettings
+from .sides import NothingSelected, focus_map, judge_errors, prepare, probe, select_cells, setup_all, sides
 from .stats import Comparison, adjust, compare_paired, log_ratios, timing_verdict, uncontended
-from .trees import checkout, describe, working_tree
+from .trees import changed_files, checkout, describe, working_tree
 from .workers import Worker
 
 MIN_PAIRS = 10
 ROUND_PAIRS = 10  # pairs added per round while a benchmark is inconclusive
-
-
-class NothingSelected(Exception):
-    """The selection yields no cell both sides can run (exit code 3)."""
-
-
-def select_cells(head: Worker, settings: GateSettings) -> list[dict]:
-    cells = head.request("select", options=settings.selection)["cells"]
-    if not cells:
-        raise NothingSelected(f"no cells selected by {describe_selection(settings.selection)}")
-    return cells
-
-
-def describe_selection(selection: dict) -> str:
-    return " ".join(f"--attn-{k.replace('_', '-')} {v}" for k, v in selection.items() if v) or "the default selection"
-
-
-@contextlib.contextmanager
-def sides(base_tree: Path, head_tree: Path, settings: GateSettings):
-    """``settings.workers`` processes per side, all started at once; the base ones are checked first, so a
-    base that does not import is reported as such. Closed however the block ends."""
-    base = [Worker(base_tree, head_tree, "base", settings.threads) for _ in range(settings.workers)]
-    head = [Worker(head_tree, head_tree, "head", settings.threads) for _ in range(settings.workers)]
-    try:
-        for worker in base + head:
-            worker.wait_ready()
-        yield base, head
-    finally:
-        for worker in base + head:
-            worker.close()
-
-
-def setup_all(base: list[Worker], head: list[Worker], cells: list[dict], seed: int) -> tuple[dict, dict]:
-    """Every worker builds every cell, in parallel; the first of each side also measures error and memory."""
-    for side in (base, head):
-        for index, worker in enumerate(side):
-            worker.submit("setup", cells=cells, seed=seed, measure=index == 0)
-    replies = [[w.collect() for w in side] for side in (base, head)]
-    setups = []
-    for side in replies:
-        first = {c["id"]: c for c in side[0]["cells"]}
-        for other in side[1:]:  # a cell counts as running only if every worker of the side could build it
-            for c in other["cells"]:
-                if c["status"] != "ok" and first[c["id"]]["status"] == "ok":
-                    first[c["id"]] = {**first[c["id"]], "status": c["status"], "reason": c["reason"]}
-        setups.append(first)
-    return setups[0], setups[1]
 
 
 def plan_iterations(cells: list[dict], base_setup: dict, head_setup: dict, settings: GateSettings) -> tuple[dict, float]:
@@ -101,11 +57,15 @@ def undecided(entries: list[dict], comparisons: dict[str, Comparison], settings:
 
 
 def measure_and_compare(base: list[Worker], head: list[Worker], cells: list[dict], settings: GateSettings,
-                        rng: random.Random, phases: dict, phase: str) -> tuple[list[dict], dict, int]:
-    """Set up cells on both sides and measure the comparable ones in pairs: at least ``settings.pairs``, then
-    rounds of more pairs while some benchmark is inconclusive, up to ``settings.max_pairs`` or the time budget."""
+                        rng: random.Random, phases: dict, phase: str, data: Path,
+                        judged_by: tuple[Worker, dict] | None = None) -> tuple[list[dict], dict, int]:
+    """Set up cells on both sides (and, given the yardstick worker and its prepared cells, judge their error) and
+    measure the comparable ones in pairs: at least ``settings.pairs``, then rounds of more pairs while some
+    benchmark is inconclusive, up to ``settings.max_pairs`` or the time budget."""
     start = time.perf_counter()
-    base_setup, head_setup = setup_all(base, head, cells, settings.seed)
+    base_setup, head_setup = setup_all(base, head, cells, data, measure=judged_by is not None)
+    if judged_by is not None:
+        judge_errors(judged_by[0], cells, data, {"base": base_setup, "head": head_setup}, judged_by[1])
     phases[f"{phase}_setup_s"] = time.perf_counter() - start
     entries = [judge.entry(c, base_setup.get(c["id"]), head_setup[c["id"]]) for c in cells]
     timed = judge.comparable(entries)
@@ -128,25 +88,55 @@ def measure_and_compare(base: list[Worker], head: list[Worker], cells: list[dict
     return entries, comparisons, pairs
 
 
+def yardstick_notice(changed: list[str], probed: dict[str, str], accepted: bool) -> dict:
+    """What the head changes in the yardstick, and with whose the run judged (one line for the top of the outputs)."""
+    notice = {"files": changed, "computes_differently": probed, "judged_with": "head" if accepted else "base", "line": None}
+    if changed or probed:
+        judged = "judged with the head's (--accept-yardstick-change)" if accepted else "judged with the base's"
+        notice["line"] = f"the head changes the yardstick: {describe_changes(changed, probed)}; {judged}"
+    elif accepted:
+        notice["line"] = "--accept-yardstick-change: judged with the head's yardstick (it does not differ from the base's)"
+    return notice
+
+
 def run_paired(settings: GateSettings, base_ref: str, head_ref: str | None) -> dict:
     started = time.perf_counter()
     phases: dict = {}
     shuffle_seed = settings.shuffle_seed if settings.shuffle_seed is not None else random.randrange(2**31)
     rng = random.Random(shuffle_seed)
     repo = working_tree()
-    load_before = _load()
+    load_before = load_average()
     with contextlib.ExitStack() as stack:
         base_tree, base_commit = stack.enter_context(checkout(repo, base_ref, "base"))
         if head_ref is None:
             head_tree, head_commit = repo, describe(repo)
         else:
             head_tree, head_commit = stack.enter_context(checkout(repo, head_ref, "head"))
-        with sides(base_tree, head_tree, settings) as (base, head):
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="attnbench-gate-")))
+        trees = {"base": base_tree, "head": head_tree}
+        base_has_gate = (base_tree / "gate" / "worker.py").is_file()  # older bases kept the gate elsewhere
+        yard_label = "head" if settings.accept_yardstick_change or not base_has_gate else "base"
+        roots = {label: import_root(trees[yard_label], tree, scratch / f"{label}-root") for label, tree in trees.items()}
+        data = scratch / "data"
+        data.mkdir()
+        changed = changed_files(repo, base_commit, None if head_ref is None else head_commit)
+        with sides(roots, trees, settings) as (base, head):
             phases["start_s"] = time.perf_counter() - started
-            cells = select_cells(head[0], settings)
-            entries, comparisons, pairs = measure_and_compare(base, head, cells, settings, rng, phases, "first")
+            yard, other = (base[0], head[0]) if yard_label == "base" else (head[0], base[0])
+            focus = focus_map([base[0], head[0]], changed) if not settings.explicit_selection else {}
+            cells, not_gated = select_cells(yard, settings, focus)
+            prepared = prepare(yard, cells, settings.seed, data)
+            notice = yardstick_notice(changed_yardstick_files(base_tree, head_tree),
+                                      probe(other, cells, settings.seed, data, prepared), yard_label == "head")
+            if not base_has_gate:
+                notice["line"] = "the base has no gate/ package (it predates it): judged with the head's yardstick"
+            entries, comparisons, pairs = measure_and_compare(base, head, cells, settings, rng, phases, "first", data,
+                                                              judged_by=(yard, prepared))
             machine = head[0].hello["machine"]
             versions = {"base": base[0].hello["torch"], "head": head[0].hello["torch"]}
+        for e in entries:
+            e["inputs"] = {"hash": prepared[e["id"]]["input_hash"], "oracle_hash": prepared[e["id"]]["oracle_hash"],
+                           "why": next(c["why"] for c in cells if c["id"] == e["id"])}
         timed = [e for e in entries if e["id"] in comparisons]
         if not timed:
             reasons = sorted({r for e in entries for r in (e["reason"]["head"], e["reason"]["base"]) if r})
@@ -154,23 +144,24 @@ def run_paired(settings: GateSettings, base_ref: str, head_ref: str | None) -> d
         floors = [settings.floor_for(e["problem"]["device"]) for e in timed]
         flagged = judge.judge_timing(timed, [comparisons[e["id"]] for e in timed], floors, settings.alpha)
         if flagged and settings.confirm:
-            confirm_in_fresh_processes(flagged, base_tree, head_tree, settings, rng, phases)
+            confirm_in_fresh_processes(flagged, roots, trees, settings, rng, phases, data)
     return {
-        "schema": 1, "mode": "paired", "base": {"ref": base_ref, "commit": base_commit},
+        "schema": 2, "mode": "paired", "base": {"ref": base_ref, "commit": base_commit},
         "head": {"ref": head_ref or "working tree", "commit": head_commit, "tree": str(head_tree)},
+        "yardstick": notice, "changed_files": changed, "focus": focus, "not_gated": not_gated,
         "selection": settings.selection, "settings": {**settings.to_dict(), "shuffle_seed": shuffle_seed, "pairs_used": pairs},
-        "machine": machine, "torch": versions, "load": {"before": load_before, "after": _load()},
+        "machine": machine, "torch": versions, "load": {"before": load_before, "after": load_average()},
         "benchmarks": entries, "phases": phases, "wall_seconds": time.perf_counter() - started,
     }
 
 
-def confirm_in_fresh_processes(flagged: list[dict], base_tree: Path, head_tree: Path, settings: GateSettings,
-                               rng: random.Random, phases: dict) -> None:
+def confirm_in_fresh_processes(flagged: list[dict], roots: dict, trees: dict, settings: GateSettings,
+                               rng: random.Random, phases: dict, data: Path) -> None:
     """Measure the flagged benchmarks again with new worker processes on both sides; judge them among themselves."""
     start = time.perf_counter()
-    cells = [{"id": e["id"], "impl": e["impl"], "problem": e["problem"]} for e in flagged]
-    with sides(base_tree, head_tree, settings) as (base, head):
-        _, comparisons, _ = measure_and_compare(base, head, cells, settings, rng, phases, "confirm")
+    cells = [{"id": e["id"], "index": e["index"], "impl": e["impl"], "problem": e["problem"]} for e in flagged]
+    with sides(roots, trees, settings) as (base, head):
+        _, comparisons, _ = measure_and_compare(base, head, cells, settings, rng, phases, "confirm", data)
     found = [e for e in flagged if e["id"] in comparisons]
     judged = [comparisons[e["id"]] for e in found]
     adjust(judged, settings.alpha)
@@ -182,7 +173,8 @@ def confirm_in_fresh_processes(flagged: list[dict], base_tree: Path, head_tree: 
     phases["confirm_s"] = time.perf_counter() - start
 
 
-def _load() -> list[float] | None:
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (recorded beside every run), None where the OS has none."""
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:

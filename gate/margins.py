@@ -20,7 +20,8 @@ ERROR_METRICS = ("max_abs", "rel_l2")
 
 def memory_verdict(base_bytes: int | None, head_bytes: int | None) -> tuple[str, str]:
     if base_bytes is None or head_bytes is None:
-        return "unmeasured", "peak memory was not measured on both sides"
+        missing = [side for side, value in (("base", base_bytes), ("head", head_bytes)) if value is None]
+        return "unmeasured", f"peak memory was not measured on the {' and the '.join(missing)}: not gated"
     limit = base_bytes * (1 + MEMORY_RELATIVE) + MEMORY_ABSOLUTE
     change = f"{_mib(base_bytes)} → {_mib(head_bytes)}"
     if head_bytes > limit:

@@ -1,4 +1,4 @@
-"""`python -m reports gate`: the command line, the run, the outputs and the exit code.
+"""`python -m gate` (also `python -m reports gate`): the command line, the run, the outputs and the exit code.
 
 Exit codes: 0 pass, 1 confirmed regression, 2 inconclusive under --strict, 3 infrastructure
 error (bad ref, a tree that does not import, nothing selected, bad options). The last line
@@ -13,14 +13,16 @@ import sys
 import threading
 from pathlib import Path
 
+from bench.options import AXIS_NAMES
+
 from . import history, judge, report
-from .paired import NothingSelected, run_paired
+from .paired import run_paired
 from .settings import DEFAULT_PRESET, GateSettings
+from .sides import NothingSelected
 from .trees import TreeError
 from .workers import WorkerError
 
-SELECTION_AXES = ("impls", "seq-lens", "kv-seq-lens", "heads", "kv-heads", "head-dims", "batch", "dtypes", "masks", "modes",
-                  "devices")
+SELECTION_AXES = (*AXIS_NAMES, "devices")  # the sweep's --attn-* axes (bench/options.py), passed on to the workers
 DEFAULT_OUT = Path("reports") / "generated" / "gate"
 LABELS = {0: "PASS", 1: "REGRESSION", 2: "INCONCLUSIVE", 3: "INFRASTRUCTURE ERROR"}
 
@@ -35,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m reports gate", description=(
+    parser = _Parser(prog="python -m gate", description=(
         "Fail CI on a real regression, not on noise: base and head measured in interleaved pairs (or a run "
         "against a committed baseline), timing judged by significance and an effect floor, memory and error by margins."))
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -43,13 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--baseline", metavar="FILE", type=Path, help="history mode: compare with a committed baseline file")
     mode.add_argument("--write-baseline", metavar="FILE", type=Path, help="measure the head and write a baseline file")
     parser.add_argument("--head", metavar="REF", help="git ref to gate (default: the working tree)")
-    group = parser.add_argument_group("selection (as for the sweep; the default is the smoke preset's core grid)")
-    group.add_argument("--attn-preset", default=None, help=f"named grid (default {DEFAULT_PRESET})")
+    group = parser.add_argument_group("selection (as for the sweep; the default gives every runnable implementation a cell, "
+                                      "and more to those the change touches)")
+    group.add_argument("--attn-preset", default=None,
+                       help=f"named grid (default {DEFAULT_PRESET}; with other --attn-* options: smoke's grids)")
     for axis in SELECTION_AXES:
         group.add_argument(f"--attn-{axis}", default=None, metavar="LIST")
     group.add_argument("--attn-seed", type=int, default=0, help="input seed (default 0)")
     decision = parser.add_argument_group("decision")
-    decision.add_argument("--strict", action="store_true", help="exit 2 when any benchmark is inconclusive")
+    decision.add_argument("--strict", action="store_true",
+                          help="exit 2 when any benchmark is inconclusive or a cell fails on both sides")
+    decision.add_argument("--accept-yardstick-change", action="store_true",
+                          help="judge with the head's yardstick (oracle, inputs, tolerances, measuring code) instead of the base's")
     decision.add_argument("--floor", type=float, metavar="PCT",
                           help="smallest slowdown in percent that counts (default 3 on CPU, 2 on CUDA; 10 in history mode)")
     decision.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm correction (default 0.05)")
@@ -80,16 +87,22 @@ def settings_from(args: argparse.Namespace) -> GateSettings:
         raise UsageError(f"--floor {args.floor} is not a percentage in [0, 100)")
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha {args.alpha} must be in (0, 1)")
-    selection = {"preset": args.attn_preset or DEFAULT_PRESET}
+    explicit = explicit_selection(args)
+    if explicit and args.attn_preset == DEFAULT_PRESET:
+        raise UsageError(f"--attn-preset {DEFAULT_PRESET} is the default selection and takes no other --attn-* options "
+                         "(accepted: leave it out, or name a sweep preset such as smoke)")
+    selection = {"preset": args.attn_preset or ("smoke" if explicit else DEFAULT_PRESET)}
     selection.update({axis.replace("-", "_"): getattr(args, f"attn_{axis.replace('-', '_')}") for axis in SELECTION_AXES})
     return GateSettings(selection={k: v for k, v in selection.items() if v is not None}, seed=args.attn_seed,
                         floor=None if args.floor is None else args.floor / 100, alpha=args.alpha, pairs=args.pairs, max_pairs=args.max_pairs,
                         calls=args.calls, workers=args.workers, budget_seconds=args.budget_seconds, confirm=not args.no_confirm,
-                        strict=args.strict, threads=args.threads or None, shuffle_seed=args.shuffle_seed, out=args.out)
+                        strict=args.strict, threads=args.threads or None, shuffle_seed=args.shuffle_seed, out=args.out,
+                        explicit_selection=explicit, accept_yardstick_change=args.accept_yardstick_change)
 
 
 def explicit_selection(args: argparse.Namespace) -> bool:
-    return args.attn_preset is not None or any(getattr(args, f"attn_{a.replace('-', '_')}") for a in SELECTION_AXES)
+    """Any --attn-* option other than ``--attn-preset gate``: exactly the sweep's cells for them."""
+    return args.attn_preset not in (None, DEFAULT_PRESET) or any(getattr(args, f"attn_{a.replace('-', '_')}") for a in SELECTION_AXES)
 
 
 def run(args: argparse.Namespace, settings: GateSettings) -> dict:
@@ -122,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         code, reason = judge.decide(result["benchmarks"], settings.strict)
     except (UsageError, TreeError, WorkerError, NothingSelected, history.BaselineError) as exc:
         return _finish(result, judge.INFRASTRUCTURE, str(exc), out)
+    for line in report.headline(result):
+        print(f"gate: {line}")
     print(report.table(result))
     return _finish(result, code, reason, out)
 

@@ -9,8 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-WORKER_SCRIPT = Path("suites") / "gate_worker.py"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class TreeError(Exception):
@@ -71,3 +70,14 @@ def describe(repo: Path) -> str | None:
         return None
     dirty = _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip()
     return sha.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def changed_files(repo: Path, base_commit: str, head_commit: str | None) -> list[str]:
+    """Files that differ between the base commit and the head (a commit, or the working tree with untracked files)."""
+    if head_commit is not None:
+        done = _git(repo, "diff", "--name-only", base_commit, head_commit)
+        return sorted(set(done.stdout.split())) if done.returncode == 0 else []
+    tracked = _git(repo, "diff", "--name-only", base_commit)
+    untracked = _git(repo, "ls-files", "--others", "--exclude-standard")
+    names = (tracked.stdout.split() if tracked.returncode == 0 else []) + (untracked.stdout.split() if untracked.returncode == 0 else [])
+    return sorted(set(names))

@@ -1,7 +1,7 @@
 """The gate's side of a measuring worker: a subprocess per tree, spoken to in JSON lines.
 
-The worker script is always the head's ``suites/gate_worker.py`` (one measuring method for both
-sides); ``--tree`` says whose implementations it imports.
+The worker runs ``gate/worker.py`` of its import root (gate/roots.py): the yardstick's code on both
+sides, with the measured tree's ``impls/``; it runs in the measured tree's folder.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-from .trees import WORKER_SCRIPT
 
 # glibc returns the heap's top to the OS after a free once it exceeds the trim threshold, which it also
 # moves as the process allocates; whether a kernel's freed intermediates end up there depends on the
@@ -30,7 +28,7 @@ class WorkerError(Exception):
 
 
 class Worker:
-    def __init__(self, tree: Path, head_tree: Path, label: str, threads: int | None = None) -> None:
+    def __init__(self, root: Path, tree: Path, label: str, threads: int | None = None) -> None:
         self.tree, self.label = tree, label
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
         env = dict(os.environ)
@@ -41,7 +39,7 @@ class Worker:
             env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, str(head_tree / WORKER_SCRIPT), "--tree", str(tree)],
+                [sys.executable, str(root / "gate" / "worker.py"), "--root", str(root), "--impls", str(tree)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1, cwd=tree, env=env)
         except OSError as exc:
             raise WorkerError(f"cannot start the {label} worker: {exc}") from None

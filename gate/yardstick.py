@@ -1,0 +1,107 @@
+"""The yardstick's side of a gate run: which cells, on which inputs, judged against which answer.
+
+Runs in one worker of the yardstick's tree (the base's, unless --accept-yardstick-change): it
+expands the selection into cells, draws every cell's inputs once and writes them for both sides,
+keeps the float64 oracle's answer, and measures each side's outputs against it with its own error
+metrics and tolerance. A side never judges itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gate.selection import GATE_PRESET, default_cells, impl_files, sweep_cells
+from gate.tensors import input_hash, load_outputs, save_inputs
+
+
+def problem_spec(problem) -> dict:
+    """Every field of the Problem, JSON-ready; ``gate.side.problem_from_spec`` inverts it."""
+    return {"batch": problem.batch, "seq_len": problem.seq_len, "kv_seq_len": problem.kv_seq_len,
+            "heads": problem.heads, "kv_heads": problem.kv_heads, "head_dim": problem.head_dim,
+            "dtype": str(problem.dtype).removeprefix("torch."), "device": problem.device,
+            "mask": problem.mask.spec() if problem.mask is not None else None, "dropout": problem.dropout,
+            "mode": problem.mode, "scale": problem.scale, "extra": [list(kv) for kv in problem.extra]}
+
+
+def tolerance_of(problem) -> dict:
+    from impls import tolerance
+
+    return vars(tolerance(problem.dtype))
+
+
+def oracle_answer(problem, q, k, v, grad_out) -> dict:
+    """The float64 oracle's output (and dq, dk, dv in fwd+bwd), as the sweep checks them (bench.oracle_check)."""
+    from bench.oracle_check import ORACLE_GRAD_ELEMENTS, sample_rows, score_elements
+    from impls import reference, reference_grads
+
+    rows = sample_rows(problem)
+    answer = {"output": reference(problem, q, k, v, rows=rows)}
+    if rows is not None:
+        answer["rows"] = rows
+    if problem.needs_grad and score_elements(problem) <= ORACLE_GRAD_ELEMENTS:
+        answer.update(zip(("dq", "dk", "dv"), reference_grads(problem, q, k, v, grad_out)))
+    return answer
+
+
+class Yardstick:
+    def __init__(self, tree: Path) -> None:
+        self.tree = tree
+        self.answers: dict[str, dict] = {}
+        self.problems: dict[str, object] = {}
+
+    def select(self, options: dict, focus: dict | None = None) -> dict:
+        """The cells of ``options`` (the default: the gate preset, with ``focus``'s implementations given more cells)."""
+        if options.get("preset", GATE_PRESET) == GATE_PRESET and not any(v for k, v in options.items() if k != "preset"):
+            chosen, not_gated = default_cells(focus or {})
+        else:
+            chosen, not_gated = sweep_cells(options), []
+        cells, seen = [], set()
+        for problem, impl, why in chosen:
+            cell_id = f"{impl.full_name}-{problem.id()}"
+            if cell_id not in seen:
+                seen.add(cell_id)
+                cells.append({"id": cell_id, "index": len(cells), "impl": impl.full_name, "problem": problem_spec(problem),
+                              "why": why})
+        return {"cells": cells, "not_gated": not_gated}
+
+    def files(self) -> dict:
+        return {"files": impl_files(self.tree)}
+
+    def prepare(self, cells: list[dict], seed: int, data: str) -> dict:
+        """Draw every cell's inputs (written for both sides), keep the oracle's answer; the inputs' hash and tolerance."""
+        import torch
+
+        from gate.side import problem_from_spec
+
+        found = []
+        for cell in cells:
+            problem = problem_from_spec(cell["problem"])
+            torch.manual_seed(seed)
+            q, k, v = problem.make_inputs(seed)
+            grad_out = problem.make_grad_output(seed) if problem.needs_grad else None
+            save_inputs(Path(data), cell["index"], q, k, v, grad_out)
+            answer = oracle_answer(problem, q, k, v, grad_out)
+            self.answers[cell["id"]], self.problems[cell["id"]] = answer, problem
+            found.append({"id": cell["id"], "input_hash": input_hash(q, k, v, grad_out), "tolerance": tolerance_of(problem),
+                          "oracle_hash": input_hash(*answer.values())})
+        return {"cells": found}
+
+    def judge(self, cells: list[dict], data: str, sides: list[str]) -> dict:
+        """Error of each side's outputs against the oracle's answer: {cell id: {side: error}} (None: no outputs)."""
+        return {"errors": {cell["id"]: {side: self.error_of(cell, load_outputs(Path(data), cell["index"], side))
+                                        for side in sides} for cell in cells}}
+
+    def error_of(self, cell: dict, outputs: dict | None) -> dict | None:
+        from impls import errors
+
+        if outputs is None:
+            return None
+        answer = self.answers[cell["id"]]
+        rows = answer.get("rows")
+        result = {"rows_checked": self.problems[cell["id"]].seq_len if rows is None else int(rows.numel())}
+        for part, expected in answer.items():
+            if part == "rows" or part not in outputs:
+                continue
+            actual = outputs[part] if part != "output" or rows is None else outputs[part][:, :, rows]
+            result[part] = errors(actual, expected)
+        return result

@@ -1,7 +1,0 @@
-"""`python -m reports.gate ...`: the same as `python -m reports gate ...`."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
