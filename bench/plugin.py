@@ -1,8 +1,8 @@
 """The pytest plugin of attnbench (entry point ``attnbench``): --attn-* options, the sweep session, collection, the report.
 
 It is loaded by every pytest run of an environment where attnbench is installed, so it stays inert
-(no torch, no session) unless a sweep is asked for: ``--benchmark-only`` or any ``--attn-*`` option,
-or a suite that asks for a ``cell``. Collection: testpaths is tests/, so a plain ``pytest`` runs the
+(no torch, no session) unless a sweep is asked for: ``--benchmark-only`` in this project, any
+``--attn-*`` option, or a suite that asks for a ``cell``. Collection: testpaths is tests/, so a plain ``pytest`` runs the
 tests; ``pytest --benchmark-only`` without paths runs the sweep suites in suites/ instead.
 """
 
@@ -15,9 +15,8 @@ import pytest
 
 from . import hookspecs
 from .options import OPTION_DEFAULTS, add_sweep_options, session_options
-from .stash import SESSION_KEY, XDIST_SWEEP
+from .stash import ROOT, SESSION_KEY, XDIST_SWEEP, in_this_project
 
-ROOT = Path(__file__).resolve().parent.parent
 SUITES_DIR = ROOT / "suites"
 NO_CELLS = "no-cells-in-this-preset"
 
@@ -41,15 +40,15 @@ def is_worker(config) -> bool:
 
 
 def sweep_asked(config) -> bool:
-    """--benchmark-only, or any --attn-* option away from its default."""
-    if config.getoption("benchmark_only", False) or config.stash.get(XDIST_SWEEP, False):
+    """--benchmark-only in this project, or any --attn-* option away from its default."""
+    if config.stash.get(XDIST_SWEEP, False) or (config.getoption("benchmark_only", False) and in_this_project(config)):
         return True
     return any(config.getoption(dest, default) != default for dest, default in OPTION_DEFAULTS.items())
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "suite(name): an attnbench sweep suite")
-    if config.getoption("benchmark_only", False):
+    if config.getoption("benchmark_only", False) and in_this_project(config):
         if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
             config.args[:] = [str(SUITES_DIR)]  # `pytest --benchmark-only` means the sweep, not tests/
         # Save pytest-benchmark's own JSON beside our records (readable by `pytest-benchmark compare`).

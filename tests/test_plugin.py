@@ -42,6 +42,8 @@ def test_a_run_outside_the_repository_stays_inert_and_takes_attn_results_with_a_
     plain = _pytest(tmp_path, "-s")
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert "ATTN:none:torch=False" in plain.stdout  # no sweep asked: no session, no torch
+    benchmarks = _pytest(tmp_path, "-s", "--benchmark-only")  # another project's benchmarks are not a sweep
+    assert benchmarks.returncode == 0 and "ATTN:none:torch=False" in benchmarks.stdout, benchmarks.stdout + benchmarks.stderr
     results = tmp_path / "elsewhere"
     asked = _pytest(tmp_path, "-s", "--attn-results", str(results), "--attn-preset", "smoke")
     assert asked.returncode == 0, asked.stdout + asked.stderr

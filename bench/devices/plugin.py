@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from ..options import add_option
-from ..stash import SESSION_KEY, XDIST_SWEEP
+from ..stash import SESSION_KEY, XDIST_SWEEP, in_this_project
 from .xdist import assign_devices, default_devices
 
 
@@ -96,7 +96,8 @@ def device_assignment(session, workers: int) -> dict[str, list[str]]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
     """Before pytest-benchmark and xdist configure themselves: --dist each, and --benchmark-only held back."""
-    under_xdist = config.getoption("benchmark_only", False) and (_is_worker(config) or _is_controller(config))
+    under_xdist = (config.getoption("benchmark_only", False) and in_this_project(config)
+                   and (_is_worker(config) or _is_controller(config)))
     config.stash[XDIST_SWEEP] = under_xdist
     if not under_xdist:
         return None
