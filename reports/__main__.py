@@ -1,4 +1,5 @@
-"""``python -m reports``: ``build`` a report from result files; ``gate`` forwards to the regression gate (``python -m gate``)."""
+"""``python -m reports``: ``build`` a report from result files; ``summary`` prints a suite's tables;
+``gate`` forwards to the regression gate (``python -m gate``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import os
 import sys
 
-USAGE = "python -m reports {build,gate} ..."
+USAGE = "python -m reports {build,summary,gate} ..."
 
 
 def build_main(argv: list[str]) -> int:
@@ -51,13 +52,43 @@ def gate_main(argv: list[str]) -> int:
     return int(run_gate(argv) or 0)
 
 
-COMMANDS = {"build": build_main, "gate": gate_main}
+def summary_main(argv: list[str]) -> int:
+    from .summaries import SUMMARIES
+
+    parser = argparse.ArgumentParser(prog="python -m reports summary",
+                                     description="Print a suite's summary tables from result files (several runs merge; a cell "
+                                                 "measured more than once counts once, its latest measurement).")
+    parser.add_argument("suite", choices=sorted(SUMMARIES), help="the suite whose summary to print")
+    parser.add_argument("results", nargs="+", metavar="RESULT", help="run folder, folder of runs, cells*.jsonl or pytest-benchmark .json")
+    parser.add_argument("--out", default=None, help="also write <suite>_summary.md and .json into this folder")
+    args = parser.parse_args(argv)
+
+    from .load import ResultFileError, load_results
+    from .summaries import summary_text
+
+    try:
+        records = load_results(args.results).records
+    except ResultFileError as exc:
+        print(f"reports summary: {exc}", file=sys.stderr)
+        return 2
+    text = summary_text(args.suite, records, args.out)
+    if text is None:
+        print(f"reports summary: nothing to summarize for the {args.suite} suite in {', '.join(args.results)} (it needs measured "
+              f"{args.suite} cells beside the sdpa baseline; suites found: {', '.join(sorted({str(r.get('suite')) for r in records}))})",
+              file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
+COMMANDS = {"build": build_main, "summary": summary_main, "gate": gate_main}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(f"usage: {USAGE}\n\n  build   build an HTML report from result files (python -m reports build --help)\n"
+              "  summary print a suite's summary tables (python -m reports summary --help)\n"
               "  gate    the noise-aware regression gate (python -m reports gate --help)", file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])

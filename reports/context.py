@@ -8,12 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .frame import measured
+from .frame import latest_measurements, measured
 from .pareto import non_dominated
-
-# Rounding tolerances (relative L2) per dtype, mirroring impls.reference.TOLERANCES (reports never import torch).
-# Used only when a group has no exact cell that recorded its tolerance.
-DTYPE_REL_L2 = {"float64": 1e-11, "float32": 1e-5, "float16": 3e-3, "bfloat16": 1.5e-2}
 
 
 @dataclass
@@ -44,7 +40,7 @@ def with_fronts(ran: pd.DataFrame) -> pd.DataFrame:
     ran["front_axes"] = ""
     for _, index in sorted(ran.groupby("group").groups.items()):
         group = ran.loc[index]
-        tolerance = group_tolerance(group)
+        tolerance = group_tolerance(group, ran)
         error_rank = group["error"].clip(lower=tolerance)
         ran.loc[index, "error_rank"] = error_rank
         axes = {"time": group["time_s"]}
@@ -59,28 +55,26 @@ def with_fronts(ran: pd.DataFrame) -> pd.DataFrame:
     return ran
 
 
-def group_tolerance(group: pd.DataFrame) -> float:
-    if "tolerance.rel_l2" in group and group["tolerance.rel_l2"].notna().any():
-        return float(pd.to_numeric(group["tolerance.rel_l2"], errors="coerce").max())
-    dtype = str(group["problem.dtype"].iloc[0]) if "problem.dtype" in group else ""
-    return DTYPE_REL_L2.get(dtype, 0.0)
+def group_tolerance(group: pd.DataFrame, ran: pd.DataFrame | None = None) -> float:
+    """The dtype's rounding tolerance (relative L2) for a group of cells of one dtype, as the records carry it.
 
-
-def latest_per_impl(ran: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """One measurement per (shape group, implementation): the latest, when several runs or suites measured the same cell.
-
-    Returns the kept rows and how many were left out (they stay in the CSV).
+    Exact cells record the tolerance they were held to (impls.reference.TOLERANCES, the one table);
+    a group without one borrows it from an exact cell of the same dtype in ``ran``; with none, 0.
     """
-    order = ran.assign(_stamp=pd.to_numeric(ran["timestamp"], errors="coerce").fillna(0.0))
-    order = order.sort_values(["_stamp", "run_id", "suite"], kind="mergesort", na_position="first")
-    kept = order.drop_duplicates(["group", "impl"], keep="last").drop(columns="_stamp")
-    kept = ran.loc[ran.index.isin(kept.index)]  # back in the frame's order
-    return kept, len(ran) - len(kept)
+    for cells in (group, ran):
+        if cells is None or "tolerance.rel_l2" not in cells:
+            continue
+        if cells is ran and "problem.dtype" in group and "problem.dtype" in ran:
+            cells = ran[ran["problem.dtype"].isin(group["problem.dtype"].unique())]
+        recorded = pd.to_numeric(cells["tolerance.rel_l2"], errors="coerce").dropna()
+        if len(recorded):
+            return float(recorded.max())
+    return 0.0
 
 
 def make_context(frame: pd.DataFrame, runs: list[dict], baseline: str, colours: dict[str, str], out_dir: Path,
                  notes: list[str]) -> ReportContext:
-    ran, repeated = latest_per_impl(measured(frame))
+    ran, repeated = latest_measurements(measured(frame))
     notes = list(notes)
     if repeated:
         notes.append(f"{repeated} cell(s) were measured more than once (several runs or suites on the same device and shape): "

@@ -10,6 +10,11 @@ plain names are what the report works with:
 - ``shape``: the problem's label (``Problem.id()`` without the device); ``series``: the same without the sequence
   length (a scaling curve); ``kind``: the problem's kind (mask, mode, dtype, GQA) for the capability matrix;
 - ``group``: device label + shape, the set of cells compared with each other on a Pareto front.
+
+A cell measured more than once (several runs, or several suites, on the same machine, device and
+problem) counts once everywhere a figure or a summary is computed: its latest measurement, by
+record timestamp, then run id, then suite (see :func:`latest_measurements`). Every measurement
+stays in the frame and in ``cells.csv``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import pandas as pd
 
 from store.records import CellRecord, problem_label
 
-STATUSES = ("ok", "skipped", "failed", "oom")
 # Lists kept whole would make the CSV unreadable; raw timing samples are summarized by their count.
 _DROPPED = {"time.data"}
 
@@ -133,3 +137,17 @@ def tidy_frame(records: list[CellRecord | dict]) -> pd.DataFrame:
 def measured(frame: pd.DataFrame) -> pd.DataFrame:
     """Cells that ran and have a median time."""
     return frame[(frame["status"] == "ok") & frame["time_s"].notna() & (frame["time_s"] > 0)]
+
+
+def latest_measurements(ran: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The one rule for a cell measured more than once: keep the latest measurement of each (group, impl).
+
+    ``group`` is machine, device and problem; "latest" is the record's timestamp, then its run id, then
+    its suite; with neither timestamp nor run id, the later record in ``ran`` wins. Returns the kept rows
+    (in the frame's order) and how many were left out.
+    """
+    order = ran.assign(_stamp=pd.to_numeric(ran["timestamp"], errors="coerce").fillna(0.0))
+    order = order.sort_values(["_stamp", "run_id", "suite"], kind="mergesort", na_position="first")
+    kept = order.drop_duplicates(["group", "impl"], keep="last")
+    kept = ran.loc[ran.index.isin(kept.index)]
+    return kept, len(ran) - len(kept)

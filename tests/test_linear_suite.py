@@ -1,4 +1,4 @@
-"""The linear suite's own arithmetic: the uniform-attention baseline and the summary of records."""
+"""The linear suite's uniform-attention baseline, and reports' summary of linear-suite records."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from impls import Problem, reference
-from suites.test_linear import summarize, summary_markdown, uniform_output
+from reports.summaries.linear import markdown, summarize
+from suites.test_linear import uniform_output
 
 
 @pytest.mark.parametrize("mask", [None, "causal", "padding[lengths=40/9]"])
@@ -36,4 +37,16 @@ def test_summary_speedup_exponents_and_crossover():
     assert row["speedup"] == pytest.approx(16384 * 1e-9 / 1e-5)
     assert row["time_exponent"] == pytest.approx(1.0) and row["memory_exponent"] == pytest.approx(1.0)
     assert 4096 < row["crossover_length"] < 16384 and row["uniform_rel_l2"] == 0.8
-    assert "| linear |" in summary_markdown([row])
+    assert "| linear |" in markdown([row])
+
+
+def test_summary_counts_a_repeated_cell_once_its_latest_measurement():
+    """Two runs measured linear at L=1024: the later one (by timestamp) is the one summarized, whatever the order."""
+    lengths = [1024, 2048, 4096]
+    records = [record("sdpa", n, 1e-9 * n * n) for n in lengths] + [record("linear", n, 1e-6 * n) for n in lengths]
+    stale = record("linear", 4096, 1.0) | {"timestamp": 1.0, "run_id": "a"}
+    fresh = record("linear", 4096, 2e-3) | {"timestamp": 2.0, "run_id": "b"}
+    records = [r | {"timestamp": 1.5, "run_id": "a"} for r in records if r["problem"]["seq_len"] != 4096 or r["impl"] == "sdpa"]
+    for ordered in ([stale, fresh], [fresh, stale]):
+        (row,) = summarize(records + ordered)
+        assert row["time_s"] == 2e-3 and row["reference_length"] == 4096

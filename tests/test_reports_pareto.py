@@ -59,6 +59,7 @@ def _group(rows):
     frame = pd.DataFrame(rows, columns=["impl", "time_s", "memory_bytes", "error", "exact"])
     frame["group"] = "g"
     frame["problem.dtype"] = "float32"
+    frame["tolerance.rel_l2"] = np.where(frame["exact"], 1e-5, np.nan)  # exact cells record float32's tolerance, as a run does
     return frame
 
 
@@ -66,6 +67,14 @@ def test_rounding_level_error_differences_do_not_put_a_slower_exact_kernel_on_th
     ran = _group([("fast", 1.0, 10, 3.0e-7, True), ("slow-exact", 2.0, 20, 2.0e-7, True), ("approx", 0.5, 5, 1e-2, False)])
     fronts = with_fronts(ran)
     assert dict(zip(fronts["impl"], fronts["front"])) == {"fast": True, "slow-exact": False, "approx": True}
+
+
+def test_a_group_without_an_exact_cell_borrows_its_dtypes_tolerance_from_another_group():
+    ran = pd.concat([_group([("sdpa", 1.0, 10, 3e-7, True)]),
+                     _group([("fast", 1.0, 10, 3e-6, False), ("slow", 2.0, 20, 2e-6, False)]).assign(group="h")], ignore_index=True)
+    fronts = with_fronts(ran)
+    assert dict(zip(fronts["impl"], fronts["front"])) == {"sdpa": True, "fast": True, "slow": False}
+    assert fronts.loc[fronts["group"] == "h", "error_rank"].tolist() == [1e-5, 1e-5]
 
 
 def test_budget_picks():

@@ -11,7 +11,8 @@ import pandas as pd
 from ..context import ReportContext, group_tolerance
 from ..frame import shape_order
 from ..html import Column, Section, anchor, esc, figure, table
-from ..plots import error_strip, format_bytes, format_seconds
+from ..plots import error_strip
+from ..units import format_bytes, format_seconds
 
 TOP_OPERATORS = 8
 

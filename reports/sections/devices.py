@@ -8,7 +8,7 @@ import pandas as pd
 from ..context import ReportContext
 from ..frame import natural_key, shape_order
 from ..html import Column, Section, table
-from ..plots import format_seconds
+from ..units import format_percent, format_ratio, format_seconds
 
 AGREEMENT_WARN = 0.10  # event median and benchmark median differing by more than this is worth a look
 
@@ -45,7 +45,7 @@ def cuda_rows(ran: pd.DataFrame) -> list[dict]:
 
 
 def _agreement(value) -> str:
-    text = f"{100 * value:+.1f} %"
+    text = format_percent(value, signed=True)
     return f'<span class="warn">{text}</span>' if abs(value) > AGREEMENT_WARN else text
 
 
@@ -76,7 +76,7 @@ def render(ctx: ReportContext):
             for device in ordered:
                 columns.append(Column(device, device, format_seconds, numeric=True))
                 if device != ordered[0]:
-                    columns.append(Column(device + " ratio", f"÷ {ordered[0]}", lambda v: f"{v:.2f}×", numeric=True))
+                    columns.append(Column(device + " ratio", f"÷ {ordered[0]}", format_ratio, numeric=True))
             parts.append(table(rows, columns))
     if cuda:
         throttled = sum(1 for r in cuda if r["throttled"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..context import ReportContext, group_tolerance
 from ..html import Column, Section, esc, figure, table
-from ..plots import format_bytes, format_flops, format_seconds, pareto_figure
+from ..plots import pareto_figure
+from ..units import format_bytes, format_flops, format_percent, format_ratio, format_seconds
 from .recommendations import group_anchor, group_order
 
 
@@ -16,8 +17,8 @@ CELL_COLUMNS = [
     Column("front_mark", "front", raw_html=True), Column("impl", "implementation"), Column("family", "family"),
     Column("time_s", "median time", format_seconds, numeric=True), Column("time.iqr", "IQR", format_seconds, numeric=True),
     Column("memory_bytes", "peak memory", format_bytes, numeric=True), Column("error", "rel. L2 error", _error, numeric=True),
-    Column("error_max_abs", "max abs error", _error, numeric=True), Column("speedup", "speed-up", lambda v: f"{v:.2f}×", numeric=True),
-    Column("flops_per_s", "achieved", format_flops, numeric=True), Column("peak_fraction", "of peak", lambda v: f"{100 * v:.1f} %", numeric=True),
+    Column("error_max_abs", "max abs error", _error, numeric=True), Column("speedup", "speed-up", format_ratio, numeric=True),
+    Column("flops_per_s", "achieved", format_flops, numeric=True), Column("peak_fraction", "of peak", format_percent, numeric=True),
 ]
 
 
@@ -38,7 +39,7 @@ def render(ctx: ReportContext):
         base = cells.loc[cells["impl"] == ctx.baseline, "time_s"]
         cells["speedup"] = float(base.iloc[0]) / cells["time_s"] if len(base) else float("nan")
         cells["front_mark"] = cells["front"].map(lambda f: '<span class="badge ok">front</span>' if f else "")
-        svg = pareto_figure(cells, ctx.colours, f"front-{index}", title, group_tolerance(cells))
+        svg = pareto_figure(cells, ctx.colours, f"front-{index}", title, group_tolerance(cells, ctx.ran))
         caption = (f"{len(cells)} implementations; front over {first['front_axes']}; speed-up relative to {ctx.baseline}"
                    if len(base) else f"{len(cells)} implementations; front over {first['front_axes']}")
         parts.append(f'<h3 id="{esc(group_anchor(group))}">{esc(first["shape"])} <small>· {esc(first["device_label"])}</small></h3>')

@@ -7,7 +7,8 @@ import pandas as pd
 from ..context import ReportContext
 from ..frame import natural_key, shape_order
 from ..html import Column, Section, esc, figure, table
-from ..plots import format_bytes, format_seconds, heads_figure, palette
+from ..plots import heads_figure, palette
+from ..units import format_bytes, format_seconds
 
 DESIGN_SUITES = ("heads", "scores", "training")
 

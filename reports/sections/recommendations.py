@@ -6,7 +6,7 @@ from ..context import ReportContext
 from ..frame import shape_order
 from ..html import Column, Section, anchor, esc, table
 from ..pareto import BUDGET_HELP, budget_picks, within_noise
-from ..plots import format_bytes, format_seconds
+from ..units import format_bytes, format_seconds
 
 
 def _pick_text(pick, cells) -> str:

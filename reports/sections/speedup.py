@@ -7,7 +7,8 @@ import pandas as pd
 
 from ..context import ReportContext
 from ..html import Column, Section, esc, figure, table
-from ..plots import format_flops, speedup_heatmap
+from ..plots import speedup_heatmap
+from ..units import format_flops, format_percent
 from .recommendations import group_order
 
 
@@ -70,7 +71,7 @@ def render(ctx: ReportContext):
         parts.append(table(rows, [Column("device", "device"), Column("impl", "implementation"),
                                   Column("median", "median over cells", format_flops, numeric=True),
                                   Column("best", "best cell", format_flops, numeric=True),
-                                  Column("fraction", "median of peak", lambda v: f"{100 * v:.1f} %", numeric=True),
-                                  Column("best_fraction", "best of peak", lambda v: f"{100 * v:.1f} %", numeric=True),
+                                  Column("fraction", "median of peak", format_percent, numeric=True),
+                                  Column("best_fraction", "best of peak", format_percent, numeric=True),
                                   Column("peak", "measured peak", format_flops, numeric=True), Column("best_shape", "best cell's shape")]))
     return Section("speedup", "Speed-up and FLOP/s", "".join(parts))
