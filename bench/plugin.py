@@ -26,7 +26,9 @@ def pytest_addhooks(pluginmanager):
     from .profiling import plugin as profiling_plugin
 
     pluginmanager.add_hookspecs(hookspecs)
-    for name, module in (("attnbench-profiling", profiling_plugin), ("attnbench-devices", devices_plugin)):
+    # pluggy calls the last-registered first: with devices registered before profiling, profiling's session hook
+    # registers its post-timing hook first, so the device metrics (CUDA events) run before the profiler's extra calls.
+    for name, module in (("attnbench-devices", devices_plugin), ("attnbench-profiling", profiling_plugin)):
         if not pluginmanager.is_registered(module):
             pluginmanager.register(module, name)
 

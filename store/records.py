@@ -17,7 +17,6 @@ from pathlib import Path
 SCHEMA_VERSION = 1
 # Keys every cell record has; enough to tell a record from other JSON.
 REQUIRED_KEYS = ("impl", "problem", "status")
-STATUSES = ("ok", "skipped", "failed", "oom")
 
 
 # A problem's own fields in a record (Problem.to_dict()); any other key is an extra a suite attached (model_dim...).
