@@ -6,7 +6,7 @@ the rule every report view uses).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -40,5 +40,3 @@ def markdown_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
-
-Summarize = Callable[[list[dict]], object]
