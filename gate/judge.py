@@ -16,7 +16,7 @@ FAILS = ("failed", "oom")
 def entry(cell: dict, base: dict | None, head: dict) -> dict:
     """A benchmark's skeleton: identity and both sides' setup status, memory and error."""
     base = base or {"status": "missing", "reason": "not measured"}
-    result = {"id": cell["id"], "index": cell.get("index"), "impl": cell["impl"], "problem": cell["problem"],
+    result = {"id": cell["id"], "index": cell.get("index"), "impl": cell["impl"], "problem": cell["problem"], "clock": head.get("clock"),
               "status": {"base": base["status"], "head": head["status"]},
               "reason": {"base": base.get("reason"), "head": head.get("reason")}, "notes": []}
     both = base["status"] in RUNS and head["status"] in RUNS

@@ -6,6 +6,7 @@ import contextlib
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,6 +75,8 @@ def measure_and_compare(base: list[Worker], head: list[Worker], cells: list[dict
     iterations, pair_seconds = plan_iterations(timed, base_setup, head_setup, settings)
     ids = [e["id"] for e in timed]
     pairs = max(MIN_PAIRS, min(settings.pairs, int(settings.budget_seconds / max(pair_seconds, 1e-9))))
+    progress(f"{phase}: {len(ids)} of {len(cells)} cells run on both sides (set up in {phases[f'{phase}_setup_s']:.0f} s); "
+             f"measuring {pairs} pairs of blocks, about {pair_seconds:.2g} s each")
     samples = measure_pairs(base, head, ids, iterations, pairs, rng, settings.calls)
     comparisons = compare_samples(samples, timed, iterations, rng)
     while pairs < settings.max_pairs and undecided(timed, comparisons, settings):
@@ -86,6 +89,11 @@ def measure_and_compare(base: list[Worker], head: list[Worker], cells: list[dict
         comparisons = compare_samples(samples, timed, iterations, rng)
     phases[f"{phase}_measure_s"] = samples.seconds
     return entries, comparisons, pairs
+
+
+def progress(message: str) -> None:
+    """A line on stderr while the gate works (a default run takes minutes); stdout keeps the table and the verdict."""
+    print(f"gate: {message}", file=sys.stderr, flush=True)
 
 
 def yardstick_notice(changed: list[str], probed: dict[str, str], accepted: bool) -> dict:
@@ -125,6 +133,9 @@ def run_paired(settings: GateSettings, base_ref: str, head_ref: str | None) -> d
             yard, other = (base[0], head[0]) if yard_label == "base" else (head[0], base[0])
             focus = focus_map([base[0], head[0]], changed) if not settings.explicit_selection else {}
             cells, not_gated = select_cells(yard, settings, focus)
+            progress(f"{len(cells)} cells selected by the {yard_label}'s yardstick"
+                     + (f", more for {len(focus)} implementation(s) the change touches" if focus else "")
+                     + (f"; {len(not_gated)} implementation(s) cannot run here" if not_gated else ""))
             prepared = prepare(yard, cells, settings.seed, data)
             notice = yardstick_notice(changed_yardstick_files(base_tree, head_tree),
                                       probe(other, cells, settings.seed, data, prepared), yard_label == "head")
@@ -144,6 +155,7 @@ def run_paired(settings: GateSettings, base_ref: str, head_ref: str | None) -> d
         floors = [settings.floor_for(e["problem"]["device"]) for e in timed]
         flagged = judge.judge_timing(timed, [comparisons[e["id"]] for e in timed], floors, settings.alpha)
         if flagged and settings.confirm:
+            progress(f"re-measuring {len(flagged)} flagged benchmark(s) with fresh worker processes")
             confirm_in_fresh_processes(flagged, roots, trees, settings, rng, phases, data)
     return {
         "schema": 2, "mode": "paired", "base": {"ref": base_ref, "commit": base_commit},

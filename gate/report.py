@@ -5,28 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
-def format_seconds(value, missing="-"):
-    if value is None or value != value or not value:
-        return missing
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
-
-
-def format_bytes(value, missing="-"):
-    return missing if value is None else f"{value / 2**20:.2f} MiB"
-
-
-def format_number(value, spec=".3g", missing="-"):
-    return missing if value is None or value != value else format(value, spec)
-
-
-def format_percent(fraction, signed=False, missing="-"):
-    if fraction is None or fraction != fraction or fraction in (float("inf"), float("-inf")):
-        return missing
-    return f"{fraction:+.1%}" if signed else f"{fraction:.1%}"
+from reports.units import format_bytes, format_number, format_percent, format_seconds
 
 MARK = {"regression": "❌ regression", "failing": "⛔ fails on both", "inconclusive": "❔ inconclusive",
         "improvement": "✅ improvement", "unchanged": "✔ unchanged", "new": "🆕 new", "not runnable": "➖ not runnable"}

@@ -9,6 +9,8 @@ would make it:
   the same way; the check's figure is the slowdown actually injected, reported beside the nominal.
 - memory: an extra buffer of N bytes held while the kernel runs (it raises the call's peak).
 - accuracy: the output rounded through bfloat16, as if a kernel silently computed in lower precision.
+- scale: the output multiplied by 1.02 (a wrong result); nan: a NaN output; raise: every call raises.
+- blur: half of the output replaced by the mean of the values (an approximation losing accuracy).
 
     python scripts/gate_inject.py --tree DIR --module impls/exact/naive.py --cls Naive --impl naive \\
         --problem '{"batch": 1, "seq_len": 384, ...}' --kind slowdown --amount 0.05 --report FILE
@@ -30,6 +32,10 @@ BODIES = {
     "slowdown": "out = fn()\n            for _ in range({amount}):\n                pass\n            return out",
     "memory": "extra = torch.ones({amount} // 4)\n            out = fn()\n            del extra\n            return out",
     "accuracy": "out = fn()\n            return out.to(torch.bfloat16).to(out.dtype)",
+    "scale": "return fn() * 1.02",
+    "nan": "return fn() * float('nan')",
+    "raise": "raise RuntimeError('injected failure')",
+    "blur": "out = fn()\n            return 0.5 * out + 0.5 * v.mean(dim=-2, keepdim=True).expand_as(out)",
 }
 SAMPLE_S, SAMPLES, BLOCKS = 2e-3, 5, 21
 
