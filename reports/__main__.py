@@ -71,7 +71,11 @@ def summary_main(argv: list[str]) -> int:
     except ResultFileError as exc:
         print(f"reports summary: {exc}", file=sys.stderr)
         return 2
-    text = summary_text(args.suite, records, args.out)
+    try:
+        text = summary_text(args.suite, records, args.out)
+    except OSError as exc:
+        print(f"reports summary: could not write into --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     if text is None:
         print(f"reports summary: nothing to summarize for the {args.suite} suite in {', '.join(args.results)} (it needs measured "
               f"{args.suite} cells beside the sdpa baseline; suites found: {', '.join(sorted({str(r.get('suite')) for r in records}))})",

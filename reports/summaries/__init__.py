@@ -29,6 +29,7 @@ def summary_text(suite: str, records: list[dict], out_dir: str | Path | None = N
     text = module.markdown(summary)
     if out_dir is not None:
         out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / f"{suite}_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         (out_dir / f"{suite}_summary.md").write_text(text + "\n")
     return text
