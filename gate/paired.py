@@ -132,7 +132,7 @@ def run_paired(settings: GateSettings, base_ref: str, head_ref: str | None) -> d
             phases["start_s"] = time.perf_counter() - started
             yard, other = (base[0], head[0]) if yard_label == "base" else (head[0], base[0])
             focus = focus_map([base[0], head[0]], changed) if not settings.explicit_selection else {}
-            cells, not_gated = select_cells(yard, settings, focus)
+            cells, not_gated = select_cells(yard, settings, focus, other)
             progress(f"{len(cells)} cells selected by the {yard_label}'s yardstick"
                      + (f", more for {len(focus)} implementation(s) the change touches" if focus else "")
                      + (f"; {len(not_gated)} implementation(s) cannot run here" if not_gated else ""))

@@ -48,19 +48,23 @@ def first_runnable(impl, device: str):
     return None, "; ".join(map(str, first_reasons or []))
 
 
-def default_cells(focus: dict[str, list[str]]) -> tuple[list[tuple], list[dict]]:
-    """(problem, impl, why) for every runnable implementation, and the implementations not gated here with why.
+def default_cells(focus: dict[str, list[str]], only: list[str] | None = None,
+                  why: str = "every implementation: one cell") -> tuple[list[tuple], list[dict]]:
+    """(problem, impl, why) for every runnable implementation (or those named in ``only``), and the
+    implementations not gated here with why.
 
     ``focus`` maps an implementation's full name to the changed files that touch it."""
     from impls import registry
 
     device, cells, not_gated = auto_device(), [], []
     for impl in registry():
+        if only is not None and impl.full_name not in only:
+            continue
         problem, reasons = first_runnable(impl, device)
         if problem is None:
             not_gated.append({"impl": impl.full_name, "reason": reasons})
             continue
-        cells.append((problem, impl, "every implementation: one cell"))
+        cells.append((problem, impl, why))
         touched = focus.get(impl.full_name)
         if touched:
             why = f"the change touches {', '.join(touched[:3])}" + (" ..." if len(touched) > 3 else "")

@@ -38,13 +38,21 @@ def describe_selection(selection: dict) -> str:
     return " ".join(f"--attn-{k.replace('_', '-')} {v}" for k, v in selection.items() if v) or "the default selection"
 
 
-def select_cells(yardstick: Worker, settings: GateSettings, focus: dict[str, list[str]] | None = None) -> tuple[list[dict], list[dict]]:
+def select_cells(yardstick: Worker, settings: GateSettings, focus: dict[str, list[str]] | None = None,
+                 other: Worker | None = None) -> tuple[list[dict], list[dict]]:
     """The yardstick's expansion of the selection: cells (id, index, impl, problem, why) and the implementations
-    it could not give a cell on this machine, with why."""
+    it could not give a cell on this machine, with why. With ``other`` (the other side's worker) and the default
+    selection, implementations only the other side registers get a cell by the same rule, chosen there."""
     reply = yardstick.request("select", options=settings.selection, focus=focus or {})
-    if not reply["cells"]:
+    cells, not_gated = reply["cells"], reply.get("not_gated", [])
+    new = sorted(set(other.hello["impls"]) - set(yardstick.hello["impls"])) if other and not settings.explicit_selection else []
+    if new:
+        extra = other.request("select", options=settings.selection, focus=focus or {}, only=new)
+        cells += [{**c, "index": len(cells) + i} for i, c in enumerate(extra["cells"])]
+        not_gated += extra.get("not_gated", [])
+    if not cells:
         raise NothingSelected(f"no cells selected by {describe_selection(settings.selection)}")
-    return reply["cells"], reply.get("not_gated", [])
+    return cells, not_gated
 
 
 def prepare(yardstick: Worker, cells: list[dict], seed: int, data: Path) -> dict[str, dict]:

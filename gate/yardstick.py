@@ -49,10 +49,12 @@ class Yardstick:
         self.answers: dict[str, dict] = {}
         self.problems: dict[str, object] = {}
 
-    def select(self, options: dict, focus: dict | None = None) -> dict:
-        """The cells of ``options`` (the default: the gate preset, with ``focus``'s implementations given more cells)."""
+    def select(self, options: dict, focus: dict | None = None, only: list[str] | None = None) -> dict:
+        """The cells of ``options`` (the default: the gate preset, with ``focus``'s implementations given more cells;
+        ``only``: just these implementations, by the same rule: those new on the other side)."""
         if options.get("preset", GATE_PRESET) == GATE_PRESET and not any(v for k, v in options.items() if k != "preset"):
-            chosen, not_gated = default_cells(focus or {})
+            why = "every implementation: one cell" if only is None else "new on this side: one cell, by the yardstick's rule"
+            chosen, not_gated = default_cells(focus or {}, only, why)
         else:
             chosen, not_gated = sweep_cells(options), []
         cells, seen = [], set()

@@ -132,3 +132,14 @@ def test_check_tree_names_what_is_missing(tmp_path):
 
     with pytest.raises(TreeError, match="has no impls/ package"):
         check_tree(tmp_path, "the base ref 'x'")
+
+
+def test_history_mode_reports_baseline_cells_missing_from_the_selection(repo, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    baseline = tmp_path / "baseline.json"
+    two = [*TINY[:-2], "--attn-impls", "naive,sdpa"]  # TINY without --workers (history mode has one worker)
+    assert main(["--write-baseline", str(baseline), *two]) == 0
+    assert main(["--baseline", str(baseline), *TINY[:-2], "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "gate.json").read_text())
+    assert [m["impl"] for m in result["missing_from_selection"]] == ["sdpa"]
+    assert "sdpa-b1-h2-L64-d16-float32-nomask-fwd-cpu: in the baseline, missing from this run's selection" in capsys.readouterr().out

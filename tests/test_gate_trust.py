@@ -175,3 +175,28 @@ def test_yardstick_files_are_compared_between_trees(tmp_path):
     (head / "impls" / "reference.py").write_text("TOL = 2\n")
     (head / "impls" / "masks" / "extra.py").write_text("y = 1\n")
     assert changed_yardstick_files(base, head) == ["impls/reference.py", "impls/masks/extra.py"]
+
+
+class FakeWorker:
+    """A worker's answers without a process: its registry and what its ``select`` returns."""
+
+    def __init__(self, impls: list[str]) -> None:
+        self.hello, self.asked = {"impls": impls}, []
+
+    def request(self, op: str, **payload) -> dict:
+        self.asked.append(payload)
+        names = payload.get("only") or self.hello["impls"]
+        return {"cells": [{"id": f"{n}-cell", "index": i, "impl": n, "problem": {}, "why": "w"} for i, n in enumerate(names)],
+                "not_gated": []}
+
+
+def test_an_implementation_new_on_the_head_gets_a_cell_chosen_by_the_yardsticks_rule():
+    from gate.settings import GateSettings
+    from gate.sides import select_cells
+
+    base, head = FakeWorker(["naive", "sdpa"]), FakeWorker(["naive", "sdpa", "brand-new"])
+    cells, _ = select_cells(base, GateSettings(selection={"preset": "gate"}), {}, head)
+    assert [c["impl"] for c in cells] == ["naive", "sdpa", "brand-new"] and [c["index"] for c in cells] == [0, 1, 2]
+    assert head.asked == [{"options": {"preset": "gate"}, "focus": {}, "only": ["brand-new"]}]
+    explicit = GateSettings(selection={"impls": "naive"}, explicit_selection=True)
+    assert [c["impl"] for c in select_cells(base, explicit, {}, FakeWorker(["brand-new"]))[0]] == ["naive", "sdpa"]
