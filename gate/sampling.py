@@ -1,9 +1,11 @@
 """Interleaved measurement: randomized pairs of blocks, base and head alternating.
 
-A block is a few timed samples of every cell on one side (cells in a shuffled order), reduced to a
-median per cell; a pair is one base block and one head block back to back, in a balanced random
-order (as many base-first as head-first pairs). Whatever the machine does during a pair (another
-job, a frequency change) hits both sides, so the paired log-ratio cancels it.
+A pair visits every cell (in a shuffled order) and, for each, measures a few timed samples on one
+side and then on the other, back to back, each reduced to a median: the two halves of a cell's
+pair are milliseconds apart, not a whole block of cells apart, so whatever the machine does at
+that moment (another job on the sibling hyperthread, a frequency change) hits both sides and the
+paired log-ratio cancels it. Which side goes first alternates from cell to cell and is balanced
+across pairs.
 
 Each side has several worker processes, and the pairs go round every (base worker, head worker)
 combination: a process's own luck (where its buffers landed in physical memory, its address
@@ -72,10 +74,11 @@ def measure_pairs(base: Sequence[Worker], head: Sequence[Worker], cell_ids: list
         order = list(cell_ids)
         rng.shuffle(order)
         sides = [(base_worker, samples.base), (head_worker, samples.head)]
-        for worker, store in sides if base_first else reversed(sides):
-            seconds = worker.request("block", order=order, calls=calls, iterations=iterations)["seconds"]
-            if index >= warmup:
-                for cell_id in cell_ids:
+        for position, cell_id in enumerate(order):
+            first_is_base = base_first == (position % 2 == 0)  # the order alternates cell by cell, too
+            for worker, store in sides if first_is_base else reversed(sides):
+                seconds = worker.request("block", order=[cell_id], calls=calls, iterations=iterations)["seconds"]
+                if index >= warmup:
                     store[cell_id].append(seconds[cell_id])
         if index >= warmup:
             samples.workers.append((list(base).index(base_worker), list(head).index(head_worker)))

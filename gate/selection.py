@@ -21,7 +21,7 @@ GATE_PRESET = "gate"
 CANDIDATE_MASKS = ("causal", "none", "sliding-window[w=64]")
 CANDIDATE_DTYPES = ("float32", "bfloat16")
 BASE_SHAPE = {"batch": 1, "heads": 2, "seq_len": 256, "head_dim": 32, "mode": "fwd"}
-FOCUS_VARIANTS = ({"seq_len": 1024}, {"mode": "fwd+bwd"})
+FOCUS_VARIANTS = ({"seq_len": 1024, "kv_seq_len": 1024}, {"mode": "fwd+bwd"})
 # Files of impls/ that define the yardstick or the registry itself: a change there is reported as a
 # yardstick change (or touches every implementation alike), not as a change to particular kernels.
 NOT_HELPERS = ("impls/__init__.py", "impls/__main__.py", "impls/registry.py", "impls/problem.py", "impls/reference.py")
