@@ -18,13 +18,11 @@ from pathlib import Path
 from gate.tensors import input_hash, load_inputs, save_outputs
 
 
-def problem_from_spec(spec: dict):
-    """The measured tree's Problem for a cell's problem fields (as the yardstick's ``problem_spec`` wrote them)."""
+def problem_from_spec(fields: dict):
+    """The measured tree's Problem for a cell's problem (as the yardstick's ``Problem.to_dict`` wrote it)."""
     from impls import Problem
 
-    fields = dict(spec)
-    fields["extra"] = tuple(tuple(kv) for kv in fields.get("extra", ()))
-    return Problem(**fields)
+    return Problem.from_dict(fields)
 
 
 def one_line(exc: BaseException) -> str:

@@ -14,15 +14,6 @@ from gate.selection import GATE_PRESET, default_cells, impl_files, sweep_cells
 from gate.tensors import input_hash, load_outputs, save_inputs
 
 
-def problem_spec(problem) -> dict:
-    """Every field of the Problem, JSON-ready; ``gate.side.problem_from_spec`` inverts it."""
-    return {"batch": problem.batch, "seq_len": problem.seq_len, "kv_seq_len": problem.kv_seq_len,
-            "heads": problem.heads, "kv_heads": problem.kv_heads, "head_dim": problem.head_dim,
-            "dtype": str(problem.dtype).removeprefix("torch."), "device": problem.device,
-            "mask": problem.mask.spec() if problem.mask is not None else None, "dropout": problem.dropout,
-            "mode": problem.mode, "scale": problem.scale, "extra": [list(kv) for kv in problem.extra]}
-
-
 def tolerance_of(problem) -> dict:
     from impls import tolerance
 
@@ -62,7 +53,7 @@ class Yardstick:
             cell_id = f"{impl.full_name}-{problem.id()}"
             if cell_id not in seen:
                 seen.add(cell_id)
-                cells.append({"id": cell_id, "index": len(cells), "impl": impl.full_name, "problem": problem_spec(problem),
+                cells.append({"id": cell_id, "index": len(cells), "impl": impl.full_name, "problem": problem.to_dict(),
                               "why": why})
         return {"cells": cells, "not_gated": not_gated}
 
@@ -73,11 +64,11 @@ class Yardstick:
         """Draw every cell's inputs (written for both sides), keep the oracle's answer; the inputs' hash and tolerance."""
         import torch
 
-        from gate.side import problem_from_spec
+        from impls import Problem
 
         found = []
         for cell in cells:
-            problem = problem_from_spec(cell["problem"])
+            problem = Problem.from_dict(cell["problem"])
             torch.manual_seed(seed)
             q, k, v = problem.make_inputs(seed)
             grad_out = problem.make_grad_output(seed) if problem.needs_grad else None
