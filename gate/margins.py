@@ -48,7 +48,8 @@ def error_verdict(base_error: dict | None, head_error: dict | None, tolerance: d
             limit = max(ERROR_RELATIVE * base[metric], floor)
             if head[metric] > limit and (worst is None or head[metric] / limit > worst[0]):
                 worst = (head[metric] / limit, f"{part} {metric} {base[metric]:.3g} → {head[metric]:.3g} "
-                                               f"exceeds max(1.1 × base, tolerance {floor:.3g})")
+                                               + (f"exceeds max(1.1 × base, tolerance {floor:.3g})" if floor else
+                                                  "exceeds 1.1 × base (an approximation: no dtype tolerance)"))
     if worst:
         return "regression", worst[1]
     out_base, out_head = base_error.get("output", {}), head_error.get("output", {})

@@ -100,7 +100,7 @@ def markdown(result: dict) -> str:
     if result.get("mode") == "paired":
         lines.append(f"base `{result['base']['ref']}` ({(result['base']['commit'] or '')[:12]}) vs head "
                      f"`{result['head']['ref']}` ({result['head']['commit']}): {result['settings']['pairs_used']} "
-                     f"interleaved pairs of blocks, {result['settings']['workers']} worker processes per side, "
+                     f"interleaved pairs, {result['settings']['workers']} worker processes per side, "
                      f"{floor_text}, α={result['settings']['alpha']} after Holm; a regression must reproduce in fresh processes. "
                      f"Yardstick (oracle, inputs, tolerances, measuring code): the {result['yardstick']['judged_with']}'s.")
     elif result.get("mode") == "history":
