@@ -52,9 +52,8 @@ def clock_ticks_per_second() -> int:
 
 
 def own_cpu_seconds() -> float:
-    """CPU seconds used by this process (all its threads) so far."""
-    times = os.times()
-    return times.user + times.system
+    """CPU seconds used by this process (all its threads) so far, at the clock's resolution (os.times has 10 ms ticks)."""
+    return time.process_time()
 
 
 @dataclass
@@ -105,6 +104,16 @@ def process_ticks() -> dict[int, tuple[str, int, int]]:
     return table
 
 
+def command_line(pid: int, limit: int = 120) -> str | None:
+    """The process's command line, shortened (what a reader needs to recognise the competing job)."""
+    try:
+        words = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    text = " ".join(w.decode(errors="replace") for w in words if w)
+    return text[:limit] if text else None
+
+
 def descendants(table: dict[int, tuple[str, int, int]], root: int) -> set[int]:
     family, grew = {root}, True
     while grew:
@@ -126,15 +135,17 @@ def top_competitors(before: dict, after: dict, wall: float, root: int | None = N
     for pid, (name, _, ticks) in after.items():
         if pid in ours:
             continue
-        delta = ticks - before.get(pid, (name, 0, 0))[2] if pid in before else 0
+        delta = ticks - before[pid][2] if pid in before else ticks  # a process started meanwhile: all of its time
         if delta > 0:
             used.append({"pid": pid, "name": name, "cpu_share": round(delta / ticks_per_second / wall, 3)})
     used.sort(key=lambda item: -item["cpu_share"])
+    for item in used[:COMPETITORS_LISTED]:
+        item["command"] = command_line(item["pid"]) or item["name"]
     return used[:COMPETITORS_LISTED]
 
 
 class LoadRecorder:
-    """The load around a whole run: ``start()`` when the session begins, ``finish()`` when it ends."""
+    """The load around a whole run: made when the session begins, ``finish()`` when it ends."""
 
     def __init__(self, threads: int, cpus: int | None = None) -> None:
         self.threads, self.cpus = threads, cpus or available_cpus()
@@ -155,8 +166,8 @@ class LoadRecorder:
 class CellLoad:
     """CPU shares during one cell's timed rounds: ``with CellLoad(threads) as load: ...; load.result``."""
 
-    def __init__(self, threads: int, cpus: int | None = None) -> None:
-        self.threads, self.cpus = threads, cpus or available_cpus()
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
         self.result: dict = {}
 
     def __enter__(self) -> CellLoad:

@@ -22,13 +22,15 @@ NO_CELLS = "no-cells-in-this-preset"
 
 
 def pytest_addhooks(pluginmanager):
+    from . import conditions
     from .devices import plugin as devices_plugin
     from .profiling import plugin as profiling_plugin
 
     pluginmanager.add_hookspecs(hookspecs)
     # pluggy calls the last-registered first: with devices registered before profiling, profiling's session hook
     # registers its post-timing hook first, so the device metrics (CUDA events) run before the profiler's extra calls.
-    for name, module in (("attnbench-devices", devices_plugin), ("attnbench-profiling", profiling_plugin)):
+    for name, module in (("attnbench-devices", devices_plugin), ("attnbench-profiling", profiling_plugin),
+                         ("attnbench-conditions", conditions)):
         if not pluginmanager.is_registered(module):
             pluginmanager.register(module, name)
 

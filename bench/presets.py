@@ -22,6 +22,8 @@ class Budget:
     target_cell_seconds: float  # timed rounds are sized to take about this long
     min_rounds: int = 3
     max_rounds: int = 1000
+    # (device kind, dtype, FLOP/s) replacing bench.reference_rates' defaults for this preset's budget predictions
+    reference_flops: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass(frozen=True)

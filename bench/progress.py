@@ -50,7 +50,7 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.total_predicted, file=stream or sys.stderr, bar_format=BAR_FORMAT,
-                            desc=self.describe(), dynamic_ncols=True, mininterval=0.5, leave=True)
+                            desc=self.describe(), dynamic_ncols=True, mininterval=0.5, leave=False)
 
     def weight(self, predicted: float | None) -> float:
         return max(predicted, MIN_CELL_SECONDS) if predicted is not None else self.default_seconds
@@ -73,7 +73,9 @@ class Progress:
             self.bar.update(min(self.weight(predicted), max(self.bar.total - self.bar.n, 0)))
 
     def summary(self) -> str:
-        return f"{self.done}/{self.total} cells" + self.postfix()
+        elapsed = self.bar.format_dict["elapsed"] if self.bar is not None else None
+        took = f" in {self.bar.format_interval(elapsed)}" if elapsed is not None else ""
+        return f"{self.done}/{self.total} cells{self.postfix()}{took}"
 
     def close(self) -> None:
         if self.bar is not None:

@@ -14,8 +14,10 @@ import pytest
 import torch
 
 from .cell import Cell, CellRun, check_capability, prepare_cell
+from .load import CellLoad
 from .oracle_check import error_verdict
 from .outcomes import CellOutcome, is_oom, one_line
+from .reference_rates import reference_rate
 from .timing import round_plan, timed_single_call, timing_stats
 
 
@@ -54,11 +56,16 @@ def measure(benchmark, cell: Cell, session, record: dict, extra) -> CellRun:
     problem, impl = cell.problem, cell.impl
     check_capability(impl, problem)  # before the matmul peak: an unsupported cell costs nothing
     peak_flops = session.peak_flops(problem.device, problem.dtype)
+    # Budget skips are predicted from a fixed rate, not the measured peak: the same cells run on a loaded machine.
+    budget_rate = reference_rate(problem.device, problem.dtype, session.budget.reference_flops)
+    record["budget_reference_flops"] = budget_rate
     prepared = prepare_cell(cell, seed=session.seed, budget=None if session.ignore_budget else session.budget,
-                            peak_flops=peak_flops, oracle=session.oracle, facts=record)
+                            peak_flops=budget_rate, oracle=session.oracle, facts=record)
     rounds, iterations = round_plan(timed_single_call(prepared.call), session.budget, session.min_round_seconds)
     benchmark.group = f"{cell.suite}:{problem.id()}"
-    benchmark.pedantic(prepared.call, rounds=rounds, iterations=iterations, warmup_rounds=0)
+    with CellLoad(torch.get_num_threads()) as load:  # who else had the CPUs during the timed rounds
+        benchmark.pedantic(prepared.call, rounds=rounds, iterations=iterations, warmup_rounds=0)
+    record["load"] = load.result
     record["time"] = timing_stats(benchmark)
     record.update(rates(impl.flops(problem), problem.min_bytes(), record["time"].get("median"), peak_flops))
     run = CellRun(cell, prepared.inputs, prepared.call, prepared.output, record,

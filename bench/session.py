@@ -62,6 +62,8 @@ class SweepSession:
         self._peaks: dict = {}
         self._machine = machine_info()
         self.commit = git_commit(ROOT)
+        self.run_notes: dict = {}  # extensions' fields for run.json (process state, reference rates)
+        self.record_tags: dict = {}  # fields every record made from now on carries (the repeat it belongs to)
 
     # --- cells ---------------------------------------------------------------------------------------
     def grids_for(self, suite: str, suite_grids: dict[str, list[Grid]] | None) -> list[Grid]:
@@ -96,7 +98,7 @@ class SweepSession:
         return {"preset": self.preset_name, "started": _dt.datetime.now().isoformat(timespec="seconds"),
                 "commit": self.commit, "machine": self._machine, "overrides": {k: list(v) for k, v in self.overrides.items()},
                 "devices": [d for owned in self.device_assignment.values() for d in owned] if self.device_assignment
-                else self.devices or [self.auto_device], "device_assignment": self.device_assignment}
+                else self.devices or [self.auto_device], "device_assignment": self.device_assignment, **self.run_notes}
 
     def base_record(self, cell: Cell) -> dict:
         problem = cell.problem
@@ -105,7 +107,7 @@ class SweepSession:
             "preset": self.preset_name, "timestamp": time.time(), "commit": self.commit,
             **cell.impl.info(), "problem": problem.to_dict(), "device_name": device_name(problem.device),
             "machine": {name: self._machine[name] for name in RECORD_MACHINE_FIELDS},
-            "status": "running", "reason_code": None, "reason": None,
+            **self.record_tags, "status": "running", "reason_code": None, "reason": None,
         }
 
     def finish(self, record: dict, benchmark) -> None:

@@ -9,6 +9,8 @@ from .frame import tidy_frame
 from .html import page
 from .load import Results, load_results
 from .plots import palette
+from .quality import assess
+from .repeats import combine_repeats
 from .sections import ORDER
 
 DEFAULT_BASELINE = "sdpa"
@@ -27,7 +29,7 @@ def build_report(results: list[str | Path], out_dir: str | Path, baseline: str =
 def build_from(loaded: Results, out_dir: str | Path, baseline: str = DEFAULT_BASELINE) -> Path:
     """Like build_report, from results already loaded."""
     out_dir = Path(out_dir)
-    frame = tidy_frame(loaded.records)
+    frame = tidy_frame(assess(combine_repeats(loaded.records)))  # repeats merged with intervals; quality flags
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_dir / "cells.csv", index=False)
     ctx = make_context(frame, loaded.runs, baseline, palette(frame["impl"]), out_dir, loaded.notes)

@@ -101,12 +101,17 @@ def _pick(budget: str, ordered: pd.DataFrame) -> Pick:
 
 
 def within_noise(group: pd.DataFrame, impl: str) -> list[str]:
-    """Other implementations whose timing interquartile range overlaps ``impl``'s: their difference is not measured."""
-    if "time.q1" not in group or "time.q3" not in group:
+    """Other implementations whose time interval overlaps ``impl``'s: their difference is not measured.
+
+    The interval is the 95% confidence interval of the median (reports/intervals.py) where the frame
+    has one, else the rounds' interquartile range.
+    """
+    low_column, high_column = ("time.ci_low", "time.ci_high") if "time.ci_low" in group else ("time.q1", "time.q3")
+    if low_column not in group or high_column not in group:
         return []
     row = group[group["impl"] == impl]
-    if row.empty or row[["time.q1", "time.q3"]].isna().any(axis=None):
+    if row.empty or row[[low_column, high_column]].isna().any(axis=None):
         return []
-    low, high = float(row["time.q1"].iloc[0]), float(row["time.q3"].iloc[0])
-    others = group[(group["impl"] != impl) & (group["time.q1"] <= high) & (group["time.q3"] >= low)]
+    low, high = float(row[low_column].iloc[0]), float(row[high_column].iloc[0])
+    others = group[(group["impl"] != impl) & (group[low_column] <= high) & (group[high_column] >= low)]
     return sorted(others["impl"])

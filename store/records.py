@@ -124,8 +124,9 @@ class CellRecord:
         return self.problem.get("device")
 
     def key(self) -> tuple:
-        """What makes a cell the same cell within a run (a run folder and its pytest-benchmark JSON overlap)."""
-        return (self.run_id, self.suite, self.cell_id or json.dumps(self.problem, sort_keys=True) + str(self.impl))
+        """What makes a cell the same measurement within a run (a run folder and its pytest-benchmark JSON overlap)."""
+        return (self.run_id, self.suite, self.cell_id or json.dumps(self.problem, sort_keys=True) + str(self.impl),
+                self.fields.get("repeat"))  # --attn-repeat: each repeat of a cell is its own record
 
 
 @dataclass

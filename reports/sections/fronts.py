@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..context import ReportContext, group_tolerance
 from ..html import Column, Section, esc, figure, table
 from ..plots import pareto_figure
-from ..units import format_bytes, format_flops, format_percent, format_ratio, format_seconds
+from ..units import format_bytes, format_flops, format_percent, format_seconds
+from .interval_text import add_interval_columns
 from .recommendations import group_anchor, group_order
 
 
@@ -15,9 +16,10 @@ def _error(value) -> str:
 
 CELL_COLUMNS = [
     Column("front_mark", "front", raw_html=True), Column("impl", "implementation"), Column("family", "family"),
-    Column("time_s", "median time", format_seconds, numeric=True), Column("time.iqr", "IQR", format_seconds, numeric=True),
+    Column("time_s", "median time", format_seconds, numeric=True), Column("time_interval", "95% interval", numeric=True),
+    Column("time.iqr", "IQR", format_seconds, numeric=True), Column("quality_mark", "quality"),
     Column("memory_bytes", "peak memory", format_bytes, numeric=True), Column("error", "rel. L2 error", _error, numeric=True),
-    Column("error_max_abs", "max abs error", _error, numeric=True), Column("speedup", "speed-up", format_ratio, numeric=True),
+    Column("error_max_abs", "max abs error", _error, numeric=True), Column("speedup_text", "speed-up [interval]", numeric=True),
     Column("flops_per_s", "achieved", format_flops, numeric=True), Column("peak_fraction", "of peak", format_percent, numeric=True),
 ]
 
@@ -38,6 +40,7 @@ def render(ctx: ReportContext):
         title = f"{first['shape']}  ·  {first['device_label']}  ·  suite {suites}"
         base = cells.loc[cells["impl"] == ctx.baseline, "time_s"]
         cells["speedup"] = float(base.iloc[0]) / cells["time_s"] if len(base) else float("nan")
+        cells = add_interval_columns(cells, ctx.baseline)
         cells["front_mark"] = cells["front"].map(lambda f: '<span class="badge ok">front</span>' if f else "")
         svg = pareto_figure(cells, ctx.colours, f"front-{index}", title, group_tolerance(cells, ctx.ran))
         caption = (f"{len(cells)} implementations; front over {first['front_axes']}; speed-up relative to {ctx.baseline}"

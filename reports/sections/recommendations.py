@@ -18,7 +18,7 @@ def _pick_text(pick, cells) -> str:
         eligible = cells[cells["impl"].isin(pick.eligible)] if pick.eligible is not None else cells
         ties = within_noise(eligible, pick.impl)
         if ties:
-            text += f'<br><small class="tie">≈ {esc(", ".join(ties))} (IQRs overlap)</small>'
+            text += f'<br><small class="tie">≈ {esc(", ".join(ties))} (intervals overlap)</small>'
     return text
 
 
@@ -48,8 +48,9 @@ def render(ctx: ReportContext):
         return Section("recommendations", "Recommendations", "<p>No cell ran, so there is nothing to recommend.</p>")
     intro = ("<p class=\"lead\">For each problem shape: the implementations no other beats on median time, peak memory and error at once "
              "(fastest first), and the pick under common budgets. Errors below the dtype's rounding tolerance count as equal. "
-             "'≈' names implementations whose timing interquartile range overlaps the pick's: on this run, their difference "
-             "is noise. Every shape links to its Pareto plot below.</p>"
+             "'≈' names implementations whose 95% confidence interval of the median time overlaps the pick's: on these data, "
+             "their difference is not measured (see Measurement conditions for how the intervals were made). "
+             "Every shape links to its Pareto plot below.</p>"
              f"<p class=\"note\">{esc(' · '.join(f'{name}: {text}' for name, text in BUDGET_HELP.items()))}.</p>")
     parts = [intro]
     baseline = ctx.baseline if ctx.has_baseline else None

@@ -10,6 +10,7 @@ from ..context import ReportContext
 from ..frame import natural_key, shape_order
 from ..html import Column, Section, esc, figure, table
 from ..plots import scaling_figure
+from ..quality import disturbed
 from ..scaling import Crossover, crossover, fit_power_law
 
 
@@ -75,7 +76,8 @@ def family_crossovers(series: pd.DataFrame, baseline: str) -> list[dict]:
 
 
 def render(ctx: ReportContext):
-    ran = ctx.ran
+    flagged = disturbed(ctx.ran)
+    ran = ctx.ran[~flagged]  # a fit or a crossover through a disturbed cell would report the disturbance
     keys = series_order(ran)
     if not keys:
         return None
@@ -83,6 +85,9 @@ def render(ctx: ReportContext):
              f"the fastest–slowest round. Exponents are least-squares slopes in log-log space ± their standard error (dense attention "
              f"is ≈2 in time at large L). A crossover is the length from which an implementation stays faster than "
              f"{esc(ctx.baseline)}, interpolated between measured lengths or extrapolated from both fits.</p>"]
+    if flagged.any():
+        parts.append(f'<p class="note">{int(flagged.sum())} disturbed cell(s) are left out of the plots, fits and crossovers '
+                     '(see Measurement conditions).</p>')
     summary = []
     for index, (device, series_name) in enumerate(keys):
         series = ran[(ran["device_label"] == device) & (ran["series"] == series_name)]

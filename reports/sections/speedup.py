@@ -9,6 +9,7 @@ from ..context import ReportContext
 from ..html import Column, Section, esc, figure, table
 from ..plots import speedup_heatmap
 from ..units import format_flops, format_percent
+from .interval_text import add_interval_columns
 from .recommendations import group_order
 
 
@@ -26,6 +27,19 @@ def speedup_table(device_rows: pd.DataFrame, baseline: str) -> pd.DataFrame:
     score = np.log(frame).mean(axis=0, skipna=True)
     order = sorted(frame.columns, key=lambda c: (-score[c] if np.isfinite(score[c]) else np.inf, c))
     return frame[order]
+
+
+def speedup_interval_rows(device_rows: pd.DataFrame, baseline: str) -> list[dict]:
+    """Per shape where the baseline ran: each implementation's speed-up with its 95% interval ('≈': intervals overlap)."""
+    rows = []
+    for group in group_order(device_rows):
+        cells = add_interval_columns(device_rows[device_rows["group"] == group], baseline)
+        if not (cells["impl"] == baseline).any():
+            continue
+        row = {"shape": cells["shape"].iloc[0]}
+        row.update({impl: text for impl, text in zip(cells["impl"], cells["speedup_text"]) if impl != baseline})
+        rows.append(row)
+    return rows
 
 
 def flops_rows(ran: pd.DataFrame) -> list[dict]:
@@ -63,6 +77,10 @@ def render(ctx: ReportContext):
                 continue
             svg = speedup_heatmap(speedups, ctx.baseline, f"speedup-{index}", f"speed-up vs {ctx.baseline} · {device}")
             parts.append(figure(svg, f"{len(speedups)} cells × {len(speedups.columns)} implementations on {device}."))
+            impls = [impl for impl in speedups.columns if impl != ctx.baseline]
+            parts.append(table(speedup_interval_rows(device_rows, ctx.baseline),
+                               [Column("shape", "shape")] + [Column(impl, impl, numeric=True) for impl in impls],
+                               caption=f"speed-up vs {ctx.baseline} [95% interval]; ≈: the intervals overlap, no difference measured"))
     rows = flops_rows(ran)
     if rows:
         parts.append("<h3>Achieved FLOP/s and fraction of peak</h3><p class=\"note\">Useful FLOPs (masked pairs excluded; "
