@@ -32,6 +32,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("attnbench")
     add_option(group, "--attn-threads", default=None,
                help="torch intra-op threads for the whole sweep: a number or 'all' (default: all CPUs this process may use)")
+    add_option(group, "--attn-allocator", default="pinned", choices=("pinned", "glibc"),
+               help="pinned (default): fixed glibc malloc mmap/trim thresholds for the whole sweep; glibc: glibc's moving defaults")
     add_option(group, "--attn-repeat", default=None,
                help="measure the grid N times, each repeat in a shuffled cell order; the report shows confidence intervals")
 
@@ -52,7 +54,7 @@ def pytest_attn_session_created(session, config):
         threads, count = parse_threads(config.getoption("attn_threads")), repeats(config)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = apply_process_state(threads)
+    state = apply_process_state(threads, allocator=config.getoption("attn_allocator") == "pinned")
     session.run_notes.update(process_state=state, repeats=count)
     if not is_worker(config):
         config.stash[LOAD_KEY] = LoadRecorder(state["threads"])

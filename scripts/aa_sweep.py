@@ -78,10 +78,12 @@ def read_medians(run_dir: Path) -> dict[str, float]:
     return {cell: statistics.median(values) for cell, values in samples.items()}
 
 
-def run_once(variant: Variant, sweep_args: list[str], python: str, verbose: bool) -> None:
+def run_once(variant: Variant, sweep_args: list[str], python: str, verbose: bool, lock: str | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="aa-sweep-") as tmp:
         command = [python, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
                    "--attn-no-report", f"--attn-results={tmp}", *sweep_args, *variant.args]
+        if lock:  # hold a shared benchmark lock for this run only, so other benchmark jobs interleave
+            command = ["flock", lock, *command]
         env = {**os.environ, **variant.env}
         before, start = load_average(), time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -147,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="'NAME: [KEY=VALUE ...] [pytest args ...]' (repeatable; default one variant 'as-is')")
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs pytest (default: this one)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--lock", help="a lock file each run holds while it runs (flock), e.g. /tmp/attnbench-bench.lock")
     parser.add_argument("sweep", nargs="*", help="sweep options after --, e.g. -- --attn-preset cpu")
     args = parser.parse_args(argv)
     if args.runs < 2:
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     for round_index in range(args.runs):
         order = variants if round_index % 2 == 0 else variants[::-1]
         for variant in order:
-            run_once(variant, args.sweep, args.python, verbose=True)
+            run_once(variant, args.sweep, args.python, verbose=True, lock=args.lock)
     results = {}
     for variant in variants:
         results[variant.name] = summary(spreads(variant.runs))
