@@ -157,7 +157,7 @@ class RunWatcher:
         if progress is None or progress.bar is None or (report.when != "call" and report.passed):
             return None
         category = "passed" if report.passed else "skipped" if report.skipped else "failed" if report.when == "call" else "error"
-        return category, "", ""
+        return category, "", category.upper()  # no letter; the word keeps pytest's [ NN%] count (it shows only under -v)
 
     def pytest_runtest_logreport(self, report):
         if report.when == "teardown" or (report.when == "setup" and report.passed):

@@ -59,7 +59,8 @@ class Progress:
         return f"{self.label} {self.done}/{self.total} cells"
 
     def postfix(self) -> str:
-        return "".join(f", {count} {status}" for status, count in self.counts.items() if count)
+        """``2 skipped, 1 failed`` (tqdm puts the separating ', ' in front)."""
+        return ", ".join(f"{count} {status}" for status, count in self.counts.items() if count)
 
     def advance(self, status: str, predicted: float | None = None) -> None:
         """One cell finished with ``status`` (ok, skipped, failed, oom...)."""
@@ -75,7 +76,8 @@ class Progress:
     def summary(self) -> str:
         elapsed = self.bar.format_dict["elapsed"] if self.bar is not None else None
         took = f" in {self.bar.format_interval(elapsed)}" if elapsed is not None else ""
-        return f"{self.done}/{self.total} cells{self.postfix()}{took}"
+        counted = self.postfix()
+        return f"{self.done}/{self.total} cells{', ' + counted if counted else ''}{took}"
 
     def close(self) -> None:
         if self.bar is not None:
