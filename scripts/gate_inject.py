@@ -5,7 +5,7 @@ that the head tree's kernel itself gets slower, hungrier or less accurate, as a 
 would make it:
 - slowdown: a pure-Python loop of N iterations after every call. N is calibrated right before the
   gate run, under the same lock, by timing the kernel with and without the loop in interleaved
-  blocks (one thread, ~2 ms samples, block medians: the gate's own way of measuring), then checked
+  blocks (one thread, ~2 ms samples of CPU time, block medians: the gate's own way of measuring), then checked
   the same way; the check's figure is the slowdown actually injected, reported beside the nominal.
 - memory: an extra buffer of N bytes held while the kernel runs (it raises the call's peak).
 - accuracy: the output rounded through bfloat16, as if a kernel silently computed in lower precision.
@@ -89,10 +89,10 @@ def _block_ratio(fn, loops: int, iterations: int, rng: random.Random) -> float:
         call()
         samples = []
         for _ in range(SAMPLES):
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(iterations):
                 call()
-            samples.append((time.perf_counter() - start) / iterations)
+            samples.append((time.process_time() - start) / iterations)
         medians[name] = statistics.median(samples)
     return medians["slowed"] / medians["plain"]
 
@@ -110,9 +110,9 @@ def calibrate_loops(tree: Path, impl_name: str, problem_fields: dict, fraction: 
     rng = random.Random(0)
     with torch.no_grad():
         fn()
-        start = time.perf_counter()
+        start = time.process_time()
         fn()
-        single = time.perf_counter() - start
+        single = time.process_time() - start
         iterations = max(1, math.ceil(SAMPLE_S / single))
         probe = 20000  # loop cost per iteration, relative to one call, from interleaved blocks
         ratio = statistics.median(_block_ratio(fn, probe, iterations, rng) for _ in range(BLOCKS))
