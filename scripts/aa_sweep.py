@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # reports.intervals, the report's own interval (torch-free)
 SLOW_CELL_SECONDS = 1e-3
 
 
@@ -38,7 +39,7 @@ class Variant:
     name: str
     env: dict[str, str] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)
-    runs: list[dict[str, float]] = field(default_factory=list)  # per run: cell id → median seconds
+    runs: list[dict[str, dict]] = field(default_factory=list)  # per run: cell id → median seconds and interval
     loads: list[tuple[float, float]] = field(default_factory=list)  # per run: 1-min load before, after
     walls: list[float] = field(default_factory=list)
 
@@ -64,18 +65,27 @@ def load_average() -> float:
         return math.nan
 
 
-def read_medians(run_dir: Path) -> dict[str, float]:
-    """Cell id → median seconds per call (median over repeats when the run repeated the grid)."""
-    samples: dict[str, list[float]] = {}
+def read_cells(run_dir: Path) -> dict[str, dict]:
+    """Cell id → {"median": seconds per call (median over repeats), "interval": the report's 95% interval}."""
+    from reports.intervals import median_interval
+
+    medians: dict[str, list[float]] = {}
+    rounds: dict[str, list[float]] = {}
     for path in sorted(run_dir.rglob("cells*.jsonl")):
         for line in path.read_text().splitlines():
             if not line.strip():
                 continue
             record = json.loads(line)
-            median = (record.get("time") or {}).get("median")
-            if record.get("status") == "ok" and median:
-                samples.setdefault(record["cell_id"], []).append(median)
-    return {cell: statistics.median(values) for cell, values in samples.items()}
+            time = record.get("time") or {}
+            if record.get("status") == "ok" and time.get("median"):
+                medians.setdefault(record["cell_id"], []).append(time["median"])
+                rounds.setdefault(record["cell_id"], []).extend(time.get("data") or [])
+    cells = {}
+    for cell, values in medians.items():
+        median = statistics.median(values)
+        low, high, _ = median_interval(values if len(values) > 1 else [], rounds[cell], median)
+        cells[cell] = {"median": median, "interval": (low, high)}
+    return cells
 
 
 def run_once(variant: Variant, sweep_args: list[str], python: str, verbose: bool, lock: str | None = None) -> None:
@@ -89,7 +99,7 @@ def run_once(variant: Variant, sweep_args: list[str], python: str, verbose: bool
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         variant.walls.append(time.perf_counter() - start)
         variant.loads.append((before, load_average()))
-        medians = read_medians(Path(tmp))
+        medians = read_cells(Path(tmp))
         if not medians:
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
             raise SystemExit(f"aa_sweep: variant {variant.name!r} measured no cells (exit {done.returncode}):\n{tail}")
@@ -99,14 +109,25 @@ def run_once(variant: Variant, sweep_args: list[str], python: str, verbose: bool
                   f"load {before:.2f} -> {variant.loads[-1][1]:.2f}", flush=True)
 
 
-def spreads(runs: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
+def spreads(runs: list[dict[str, dict]]) -> dict[str, tuple[float, float]]:
     """Cell id → (max/min - 1 over the runs, median seconds) for cells measured in every run."""
     common = set.intersection(*(set(r) for r in runs)) if runs else set()
     result = {}
     for cell in sorted(common):
-        values = [r[cell] for r in runs]
+        values = [r[cell]["median"] for r in runs]
         result[cell] = (max(values) / min(values) - 1.0, statistics.median(values))
     return result
+
+
+def overlap_rate(runs: list[dict[str, dict]]) -> tuple[int, int]:
+    """(cell pairs whose intervals overlap, cell pairs) over consecutive runs: in an A/A every pair should be '≈'."""
+    overlapping = total = 0
+    for first, second in zip(runs, runs[1:]):
+        for cell in set(first) & set(second):
+            (a_low, a_high), (b_low, b_high) = first[cell]["interval"], second[cell]["interval"]
+            overlapping += a_low <= b_high and b_low <= a_high
+            total += 1
+    return overlapping, total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -137,6 +158,8 @@ def print_summary(variant: Variant, result: dict) -> None:
     for label, key in (("all", "all"), ("> 1 ms", "over_1ms")):
         s = result[key]
         print(f"  {label:<10}{s['cells']:>5}{100 * s['median']:>9.1f}%{100 * s['p90']:>9.1f}%{100 * s['max']:>9.1f}%")
+    overlapping, total = result["overlap"]
+    print(f"  '≈' (intervals overlap) between consecutive runs: {overlapping}/{total} cells")
     for item in result["worst"][:3]:
         print(f"  worst: {100 * item['spread']:6.1f}%  {item['median_s'] * 1e3:9.3f} ms  {item['cell']}")
 
@@ -164,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for variant in variants:
         results[variant.name] = summary(spreads(variant.runs))
+        results[variant.name]["overlap"] = overlap_rate(variant.runs)
         results[variant.name].update(env=variant.env, args=variant.args, loads=variant.loads, walls=variant.walls)
         print_summary(variant, results[variant.name])
     if args.json:
