@@ -38,8 +38,8 @@ class Progress:
     """Counts cells by status and, when enabled, draws one tqdm line on ``stream``."""
 
     def __init__(self, total: int, predicted: Sequence[float | None] | None = None, label: str = "attnbench",
-                 enabled: bool = True, stream: TextIO | None = None) -> None:
-        self.total, self.label = total, label
+                 enabled: bool = True, stream: TextIO | None = None, unit: str = "cells") -> None:
+        self.total, self.label, self.unit = total, label, unit
         known = [p for p in (predicted or []) if p is not None]
         self.default_seconds = sum(known) / len(known) if known else 1.0
         self.total_predicted = sum(self.weight(p) for p in predicted) if predicted else total * self.default_seconds
@@ -56,7 +56,7 @@ class Progress:
         return max(predicted, MIN_CELL_SECONDS) if predicted is not None else self.default_seconds
 
     def describe(self) -> str:
-        return f"{self.label} {self.done}/{self.total} cells"
+        return f"{self.label} {self.done}/{self.total} {self.unit}"
 
     def postfix(self) -> str:
         """``2 skipped, 1 failed`` (tqdm puts the separating ', ' in front)."""
@@ -73,11 +73,18 @@ class Progress:
             self.bar.set_postfix_str(self.postfix(), refresh=False)
             self.bar.update(min(self.weight(predicted), max(self.bar.total - self.bar.n, 0)))
 
+    def extend(self, count: int, predicted: float | None = None) -> None:
+        """``count`` more steps of ``predicted`` seconds each (the gate adds pairs while a benchmark is inconclusive)."""
+        self.total += count
+        if self.bar is not None:
+            self.bar.total += count * self.weight(predicted)
+            self.bar.set_description_str(self.describe())
+
     def summary(self) -> str:
         elapsed = self.bar.format_dict["elapsed"] if self.bar is not None else None
         took = f" in {self.bar.format_interval(elapsed)}" if elapsed is not None else ""
         counted = self.postfix()
-        return f"{self.done}/{self.total} cells{', ' + counted if counted else ''}{took}"
+        return f"{self.done}/{self.total} {self.unit}{', ' + counted if counted else ''}{took}"
 
     def close(self) -> None:
         if self.bar is not None:

@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.progress import Progress, is_live
+
 from . import judge
 from .roots import changed_yardstick_files, describe_changes, import_root
 from .sampling import Samples, iterations_for, measure_pairs
@@ -77,16 +79,20 @@ def measure_and_compare(base: list[Worker], head: list[Worker], cells: list[dict
     pairs = max(MIN_PAIRS, min(settings.pairs, int(settings.budget_seconds / max(pair_seconds, 1e-9))))
     progress(f"{phase}: {len(ids)} of {len(cells)} cells run on both sides (set up in {phases[f'{phase}_setup_s']:.0f} s); "
              f"measuring {pairs} pairs of blocks, about {pair_seconds:.2g} s each")
-    samples = measure_pairs(base, head, ids, iterations, pairs, rng, settings.calls)
+    line = Progress(pairs, [pair_seconds] * pairs, label=f"gate: {phase}", enabled=is_live(sys.stderr), unit="pairs")
+    samples = measure_pairs(base, head, ids, iterations, pairs, rng, settings.calls, on_pair=lambda: line.advance("ok", pair_seconds))
     comparisons = compare_samples(samples, timed, iterations, rng)
     while pairs < settings.max_pairs and undecided(timed, comparisons, settings):
         per_pair = samples.seconds / pairs
         more = min(ROUND_PAIRS, settings.max_pairs - pairs, int((settings.budget_seconds - samples.seconds) / per_pair))
         if more <= 0:
             break
-        samples = measure_pairs(base, head, ids, iterations, more, rng, settings.calls, samples=samples)
+        line.extend(more, per_pair)
+        samples = measure_pairs(base, head, ids, iterations, more, rng, settings.calls, samples=samples,
+                                on_pair=lambda: line.advance("ok", per_pair))  # noqa: B023 - called before per_pair changes
         pairs += more
         comparisons = compare_samples(samples, timed, iterations, rng)
+    line.close()
     phases[f"{phase}_measure_s"] = samples.seconds
     return entries, comparisons, pairs
 

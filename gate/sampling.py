@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .workers import Worker
@@ -62,8 +62,10 @@ def worker_combinations(base: Sequence[Worker], head: Sequence[Worker], pairs: i
 
 
 def measure_pairs(base: Sequence[Worker], head: Sequence[Worker], cell_ids: list[str], iterations: dict[str, int], pairs: int,
-                  rng: random.Random, calls: int = DEFAULT_CALLS, samples: Samples | None = None) -> Samples:
-    """Add ``pairs`` pairs to ``samples`` (a new one, after warm-up pairs that visit every worker, when None)."""
+                  rng: random.Random, calls: int = DEFAULT_CALLS, samples: Samples | None = None,
+                  on_pair: Callable[[], None] | None = None) -> Samples:
+    """Add ``pairs`` pairs to ``samples`` (a new one, after warm-up pairs that visit every worker, when None);
+    ``on_pair`` is called after each measured pair (the progress line)."""
     import time
 
     warmup = max(len(base), len(head)) * WARMUP_PAIRS if samples is None else 0
@@ -82,6 +84,8 @@ def measure_pairs(base: Sequence[Worker], head: Sequence[Worker], cell_ids: list
                     store[cell_id].append(seconds[cell_id])
         if index >= warmup:
             samples.workers.append((list(base).index(base_worker), list(head).index(head_worker)))
+            if on_pair is not None:
+                on_pair()
     samples.seconds += time.perf_counter() - start
     return samples
 

@@ -134,3 +134,13 @@ def test_progress_line_shows_cells_and_eta():
     text = stream.getvalue()
     progress.close()
     assert "attnbench 2/3 cells" in text and "1 skipped" in text and "<" in text  # [elapsed<remaining]
+
+
+def test_progress_grows_when_more_steps_are_added():
+    stream = io.StringIO()
+    progress = Progress(2, [1.0, 1.0], label="gate: first", stream=stream, unit="pairs")
+    progress.advance("ok", 1.0)
+    progress.extend(3, 1.0)
+    assert progress.total == 5 and progress.bar.total == pytest.approx(5.0)
+    progress.close()
+    assert progress.summary() == "1/5 pairs"
