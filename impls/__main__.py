@@ -1,5 +1,7 @@
 """`python -m impls`: the capability matrix, and what is available on this machine and why not.
 
+`python -m impls capture MODEL --out FILE` records a model's attention inputs (see impls/capture).
+
 Availability is judged on a representative problem per device (batch 1, 8 heads, L=1024,
 head_dim 64, the implementation's first dtype, its first mask kind), and every reason an
 implementation gives on it is printed. `--device`, `--dtype`, `--mask`, `--mode` change that
@@ -76,6 +78,11 @@ def _format(rows: list[dict], devices: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["capture"]:
+        from .capture.cli import main as capture_main
+
+        return capture_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m impls", description=__doc__.splitlines()[0])
     parser.add_argument("--device", action="append", help="device(s) to check (default: cpu and every visible GPU)")
     parser.add_argument("--dtype", help="dtype of the representative problem (default: the impl's float32 or first)")

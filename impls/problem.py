@@ -14,6 +14,7 @@ import torch
 
 from store.records import PROBLEM_FIELDS, problem_label
 
+from . import inputs as input_distributions
 from .masks import Mask, kind_of, parse_mask
 
 DTYPES: dict[str, torch.dtype] = {
@@ -68,6 +69,7 @@ class Problem:
     mode: str = "fwd"
     scale: float | None = None  # None: 1/sqrt(head_dim)
     extra: tuple = field(default=(), compare=True)  # (key, value) pairs that suites attach, e.g. model_dim
+    inputs: str = input_distributions.DEFAULT  # the q, k, v distribution: gaussian, synthetic, captured:PATH
 
     def __post_init__(self) -> None:
         for name in ("batch", "seq_len", "heads", "head_dim"):
@@ -95,6 +97,7 @@ class Problem:
         if mask is not None:
             mask.validate(self.batch, self.seq_len, self.kv_seq_len)
         set_("mask", mask)
+        set_("inputs", input_distributions.parse_inputs(self.inputs))
 
     # --- derived facts -------------------------------------------------------------------------
     @property
@@ -146,19 +149,13 @@ class Problem:
 
     # --- inputs ----------------------------------------------------------------------------------
     def make_inputs(self, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Random q, k, v (standard normal, never zeros), identical for a seed on every device."""
-        generator = torch.Generator().manual_seed(seed)
-        shapes = (
-            (self.batch, self.heads, self.seq_len, self.head_dim),
-            (self.batch, self.kv_heads, self.kv_seq_len, self.head_dim),
-            (self.batch, self.kv_heads, self.kv_seq_len, self.head_dim),
-        )
-        tensors = []
-        for shape in shapes:
-            t = torch.randn(shape, generator=generator, dtype=torch.float32)
-            t = t.to(device=self.device, dtype=self.dtype).requires_grad_(self.needs_grad)
-            tensors.append(t)
-        return tensors[0], tensors[1], tensors[2]
+        """q, k, v drawn from the problem's input distribution (never zeros), identical for a seed on every
+        device; ``gaussian`` is standard normal. A ValueError says when a captured set cannot fit the shapes."""
+        return input_distributions.make_inputs(self, seed)
+
+    def input_conflicts(self) -> list[str]:
+        """Why this problem's input distribution cannot have its shapes; empty when it can."""
+        return input_distributions.conflicts(self)
 
     def make_grad_output(self, seed: int = 0) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed + 7919)
@@ -176,7 +173,7 @@ class Problem:
             "heads": self.heads, "kv_heads": self.kv_heads, "head_dim": self.head_dim,
             "dtype": dtype_name(self.dtype), "device": self.device,
             "mask": self.mask.spec() if self.mask is not None else "none", "mask_kind": self.mask_kind,
-            "dropout": self.dropout, "mode": self.mode, "scale": self.softmax_scale,
+            "dropout": self.dropout, "mode": self.mode, "scale": self.softmax_scale, "inputs": self.inputs,
             **{str(k): v for k, v in self.extra},
         }
 

@@ -21,7 +21,18 @@ REQUIRED_KEYS = ("impl", "problem", "status")
 
 # A problem's own fields in a record (Problem.to_dict()); any other key is an extra a suite attached (model_dim...).
 PROBLEM_FIELDS = ("batch", "seq_len", "kv_seq_len", "heads", "kv_heads", "head_dim", "dtype", "device", "mask", "mask_kind",
-                  "dropout", "mode", "scale")
+                  "dropout", "mode", "scale", "inputs")
+# The input distribution a record without ``inputs`` (written before it existed) was measured on.
+DEFAULT_INPUTS = "gaussian"
+
+
+def inputs_label(inputs: str | None) -> str:
+    """``synthetic``, ``captured-charlm`` (a shipped alias), ``captured-<file stem>`` for a path."""
+    inputs = inputs or DEFAULT_INPUTS
+    if not inputs.startswith("captured:"):
+        return inputs
+    name = inputs.removeprefix("captured:").replace("\\", "/").rsplit("/", 1)[-1]
+    return "captured-" + (name.rsplit(".", 1)[0] if "." in name else name)
 
 
 def problem_label(problem: dict, *, length: bool = True, device: bool = True) -> str:
@@ -29,8 +40,8 @@ def problem_label(problem: dict, *, length: bool = True, device: bool = True) ->
 
     ``Problem.id()`` is this label (test ids, cell ids, file names); reports show it without the
     device. Without ``length`` the sequence lengths are left out and the mask is named by its kind:
-    the label of a scaling series. A softmax scale other than 1/sqrt(head_dim), dropout and extras
-    are appended (``s1``, ``p0.1``, ``model_dim512``).
+    the label of a scaling series. A softmax scale other than 1/sqrt(head_dim), dropout, extras and
+    an input distribution other than gaussian are appended (``s1``, ``p0.1``, ``model_dim512``, ``synthetic``).
     """
     get = lambda key: problem.get(key, "?")  # noqa: E731 - a partial record still gets a label
     heads, kv_heads = get("heads"), problem.get("kv_heads", get("heads"))
@@ -50,6 +61,8 @@ def problem_label(problem: dict, *, length: bool = True, device: bool = True) ->
     if isinstance(scale, (int, float)) and isinstance(head_dim, int) and head_dim > 0 and scale != 1.0 / head_dim ** 0.5:
         parts.append(f"s{scale:g}")
     parts.extend(f"{key}{value}" for key, value in problem.items() if key not in PROBLEM_FIELDS)
+    if problem.get("inputs", DEFAULT_INPUTS) != DEFAULT_INPUTS:
+        parts.append(inputs_label(problem["inputs"]))
     return "-".join(parts)
 
 
