@@ -93,6 +93,9 @@ def check_capability(impl: Impl, problem: Problem) -> None:
     reasons = impl.not_supported_reasons(problem)
     if reasons:
         raise CellOutcome("skipped", reasons[0].code, "; ".join(str(r) for r in reasons))
+    conflicts = problem.input_conflicts()  # a captured set fixes heads, head_dim and the longest length
+    if conflicts:
+        raise CellOutcome("skipped", "inputs", conflicts[0])
 
 
 def estimate(impl: Impl, problem: Problem, peak_flops: float) -> dict:

@@ -58,6 +58,15 @@ def parse_mask_name(text: str) -> str:
     return text
 
 
+def parse_inputs_name(text: str) -> str:
+    from impls.inputs import check_inputs
+
+    try:
+        return check_inputs(text)
+    except ValueError as exc:
+        raise ValueError(f"--attn-inputs: {exc}") from None
+
+
 def parse_impl_name(text: str) -> str:
     return text  # checked all together by impls.select (unknown names fail with the list of known ones)
 
@@ -86,6 +95,7 @@ AXES: tuple[Axis, ...] = (
     Axis("dtypes", "dtypes", parse_dtype_name, "float32, float16, bfloat16, float64 (or fp32, fp16, bf16)"),
     Axis("masks", "masks", parse_mask_name, "none, causal, padding, padding[lengths=a/b], a+b, and the sparse family's masks"),
     Axis("modes", "modes", parse_mode, "fwd, fwd+bwd"),
+    Axis("inputs", "inputs", parse_inputs_name, "input distributions: gaussian, synthetic, captured:PATH, captured:charlm (shipped)"),
 )
 AXIS_NAMES = tuple(axis.option for axis in AXES)
 PRESET_HELP = "named sweep: smoke, cpu, gpu, full, sparse, linear, design (default: gpu with CUDA, else cpu)"
@@ -134,7 +144,38 @@ def parse_overrides(options: dict[str, str | None]) -> dict[str, tuple]:
             if resolve_kv_heads(kv, heads) is None:
                 raise ValueError(f"--attn-kv-heads {kv} does not divide --attn-heads {heads} "
                                  "(kv_heads must divide heads; or use h, h/N)")
+    check_inputs_against_axes(overrides)
     return overrides
+
+
+# Grid field of an axis a captured set fixes → how its values are judged against the set.
+_FIXED_BY_CAPTURED = {"heads": "heads", "head_dims": "head_dim", "seq_lens": "length", "kv_seq_lens": "length", "batch": "batch"}
+
+
+def check_inputs_against_axes(overrides: dict[str, tuple]) -> None:
+    """A one-line error when an axis given on the command line cannot fit a captured set given with it.
+
+    Values that come from a preset's grids are not errors: those cells are skipped with the reason."""
+    from impls.inputs import captured_target
+    from impls.inputs.captured import load
+
+    for spec in overrides.get("inputs", ()):
+        target = captured_target(spec)
+        if target is None:
+            continue
+        captured = load(target)
+        for field, fact in _FIXED_BY_CAPTURED.items():
+            limit = getattr(captured, fact)
+            bad = [v for v in overrides.get(field, ()) if v is not None and (v > limit if fact in ("length", "batch") else v != limit)]
+            if bad:
+                option = next(axis.option for axis in AXES if axis.field == field)
+                raise ValueError(f"--attn-{option} {','.join(map(str, bad))} conflicts with --attn-inputs {spec} "
+                                 f"(it fixes {captured.facts()})")
+        bad_kv = [kv for kv in overrides.get("kv_heads", ()) if kv not in ("h", captured.kv_heads)
+                  and not (kv == f"h/{captured.heads // captured.kv_heads}")]
+        if bad_kv:
+            raise ValueError(f"--attn-kv-heads {','.join(map(str, bad_kv))} conflicts with --attn-inputs {spec} "
+                             f"(it fixes {captured.facts()})")
 
 
 # --- every --attn-* option with its default, as the plugins add them -----------------------------------------

@@ -65,6 +65,7 @@ class Grid:
     masks: tuple[str, ...] = ("none",)
     modes: tuple[str, ...] = ("fwd",)
     devices: tuple[str, ...] = ("auto",)
+    inputs: tuple[str, ...] = ("gaussian",)  # input distributions (impls.inputs): gaussian, synthetic, captured:PATH
 
     def replace(self, **axes) -> Grid:
         return dataclasses.replace(self, **{k: tuple(v) for k, v in axes.items() if v is not None})
@@ -80,10 +81,11 @@ class Grid:
             if kv_heads is None:
                 continue
             head_dims = [(d, e) for d, e in dims if d * heads == dict(e)["model_dim"]] if dims else [(d, ()) for d in self.head_dims]
-            for head_dim, extra in head_dims:
+            for (head_dim, extra), inputs in itertools.product(head_dims, self.inputs):
                 problems.append(Problem(
                     batch=batch, seq_len=seq, kv_seq_len=kv_seq, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
-                    dtype=dtype, device=auto_device if device == "auto" else device, mask=mask, mode=mode, extra=extra))
+                    dtype=dtype, device=auto_device if device == "auto" else device, mask=mask, mode=mode, extra=extra,
+                    inputs=inputs))
         return problems
 
     def cells(self, auto_device: str) -> list[tuple[Problem, object]]:

@@ -9,7 +9,9 @@ plain names are what the report works with:
   output against the float64 oracle), ``error_max_abs``;
 - ``shape``: the problem's label (``Problem.id()`` without the device); ``series``: the same without the sequence
   length (a scaling curve); ``kind``: the problem's kind (mask, mode, dtype, GQA) for the capability matrix;
-- ``group``: device label + shape, the set of cells compared with each other on a Pareto front.
+- ``group``: device label + shape, the set of cells compared with each other on a Pareto front;
+- ``inputs``: the input distribution the cell was measured on (``gaussian`` for records written
+  before it was recorded); the shape label names it when it is not gaussian.
 
 A cell measured more than once (several runs, or several suites, on the same machine, device and
 problem) counts once everywhere a figure or a summary is computed: its latest measurement, by
@@ -23,7 +25,7 @@ import json
 
 import pandas as pd
 
-from store.records import CellRecord, problem_label
+from store.records import DEFAULT_INPUTS, CellRecord, problem_label
 
 # Lists kept whole would make the CSV unreadable; raw timing samples are summarized by their count.
 _DROPPED = {"time.data"}
@@ -72,7 +74,7 @@ def _derived(cell: CellRecord) -> dict:
     shape = describe_problem(problem)
     return {
         "machine": machine, "device": device, "device_name": device_name, "device_label": label,
-        "status": cell.status or "unknown",
+        "status": cell.status or "unknown", "inputs": problem.get("inputs") or DEFAULT_INPUTS,
         "time_s": cell.median_s, "memory_bytes": cell.peak_bytes,
         "error": cell.output_error.get("rel_l2"), "error_max_abs": cell.output_error.get("max_abs"),
         "time.samples": len(time["data"]) if isinstance(time.get("data"), list) else None,
@@ -82,7 +84,7 @@ def _derived(cell: CellRecord) -> dict:
 
 
 # Reading order of shapes: same suite, pass, mask and dtype together, then by size (numbers sort as numbers).
-SHAPE_ORDER = ("suite", "problem.mode", "problem.mask_kind", "problem.dtype", "problem.batch", "problem.model_dim", "problem.heads",
+SHAPE_ORDER = ("suite", "inputs", "problem.mode", "problem.mask_kind", "problem.dtype", "problem.batch", "problem.model_dim", "problem.heads",
                "problem.kv_heads", "problem.head_dim", "problem.kv_seq_len", "problem.seq_len", "shape")
 
 
@@ -126,7 +128,7 @@ def tidy_frame(records: list[CellRecord | dict]) -> pd.DataFrame:
         # Non-finite metrics are missing metrics: a front or a fit cannot rank infinity.
         frame[column] = pd.to_numeric(frame[column], errors="coerce").replace([float("inf"), float("-inf")], float("nan"))
     first = ["run_id", "suite", "machine", "device", "device_name", "device_label", "impl", "family", "status", "reason_code",
-             "reason", "shape"]
+             "reason", "shape", "inputs"]
     rest = sorted(c for c in frame.columns if c not in first)
     frame = frame[first + rest]
     frame = frame.sort_values(["machine", "device", *shape_order(frame), "impl", "run_id"], kind="mergesort",
