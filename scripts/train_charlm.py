@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import sysconfig
 import time
 import zlib
@@ -200,6 +201,8 @@ def factory(length: int = 2048, checkpoint: str | None = None):
 
 def ship(layer: int, length: int) -> dict:
     """Capture the trained model on held-out text and write the shipped set (only ``layer`` kept)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # run as a script, the repository's packages are importable without an install
     from impls.capture import record_sdpa_calls, write_captured
 
     model = load_model()
@@ -227,8 +230,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ship-layer", type=int, default=-1, help="the layer whose q, k, v are shipped (default: the last)")
     parser.add_argument("--capture-length", type=int, default=2048)
+    parser.add_argument("--ship-only", action="store_true", help="skip training: capture the saved checkpoint again")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.ship_only:
+        metadata = ship(args.ship_layer % load_model().config["layers"], args.capture_length)
+        print(f"shipped {SHIPPED} ({SHIPPED.stat().st_size / 1e6:.2f} MB, {len(metadata['calls'])} calls, kept {metadata['kept']})")
+        return
     result = train(args)
     CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": result["model"].config, "state": result["model"].state_dict()}, CHECKPOINT)
