@@ -9,8 +9,8 @@ What it models. Each head's key and query are built the way a rotary transformer
 - an unrotated subspace (the second half, as in partial-rotary models such as GPT-NeoX) carries a
   **content** embedding of each position's token (a vocabulary of 96 ids drawn uniformly), so a
   query scores keys of its own token high wherever they are: **retrieval**;
-- key 0 carries a **sink** direction that some heads' queries share: they park attention on the
-  first token, as trained models do;
+- key 0 carries a **sink** direction (the last feature, which no token embedding uses) that some
+  heads' queries share: they park attention on the first token, as trained models do;
 - small isotropic noise everywhere, so nothing is exactly zero or exactly degenerate.
 
 Heads cycle through four kinds (head h is kind h mod 4), with peak logits (score above the
@@ -47,7 +47,7 @@ class HeadKind:
 HEAD_KINDS = (
     HeadKind("local", positional=10.0, offset=0, frequency_decay=0.0, content=0.0, sink=0.0),
     HeadKind("previous", positional=14.0, offset=1, frequency_decay=4.0, content=0.0, sink=0.0),
-    HeadKind("sink", positional=4.0, offset=0, frequency_decay=0.0, content=3.0, sink=11.0),
+    HeadKind("sink", positional=4.0, offset=0, frequency_decay=0.0, content=3.0, sink=8.0),
     HeadKind("content", positional=2.0, offset=0, frequency_decay=0.0, content=8.0, sink=0.0),
 )
 
@@ -82,8 +82,14 @@ def make(problem, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # Positional vector per kv head: one unit-norm complex number per rotary pair.
     phases = torch.rand((kv_heads, pairs), generator=generator, dtype=torch.float64) * 2 * math.pi
     positional = torch.cat((torch.cos(phases), torch.sin(phases)), dim=-1)  # (kv_heads, 2·pairs)
-    embeddings = _unit(randn(VOCABULARY, content_dims)) if content_dims else torch.zeros(VOCABULARY, 0, dtype=torch.float64)
-    sink = _unit(randn(content_dims)) if content_dims else torch.zeros(0, dtype=torch.float64)
+    # Token embeddings span the unrotated features but the last, which is the sink's own direction:
+    # orthogonal to every token, a sink query then scores only key 0 high (not tokens that happen to align).
+    embeddings = torch.zeros(VOCABULARY, content_dims, dtype=torch.float64)
+    sink = torch.zeros(content_dims, dtype=torch.float64)
+    if content_dims:
+        sink[-1] = 1.0
+        token_dims = max(content_dims - 1, 1)
+        embeddings[:, :token_dims] = _unit(randn(VOCABULARY, token_dims))
     # One token sequence: query i and key i are the same position of the same text.
     tokens = torch.randint(0, VOCABULARY, (batch, max(problem.seq_len, problem.kv_seq_len)), generator=generator)
     keys = _keys(problem, generator, tokens[:, :problem.kv_seq_len], positional, embeddings, sink, root)
