@@ -95,6 +95,15 @@ def test_capture_errors_are_one_line(tiny_model, tmp_path, capsys, argv, message
     assert message in err and "\n" not in err
 
 
+def test_a_directory_that_is_not_a_local_model_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "text.txt").write_text("x = 1\n")
+    empty = tmp_path / "not_a_model"
+    empty.mkdir()
+    assert main(["capture", str(empty), "--text", str(tmp_path / "text.txt"), "--out", str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert ("without downloading" in err or "needs the transformers package" in err) and "\n" not in err
+
+
 def test_a_file_that_is_not_a_captured_set_is_a_one_line_error(tmp_path):
     bogus = tmp_path / "bogus.safetensors"
     bogus.write_bytes(b"not a safetensors file")

@@ -57,10 +57,19 @@ def _transformers_forward(directory: Path, text_file: str | None, length: int | 
         raise ValueError("a transformers model needs --text FILE (the text whose attention is captured)")
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = transformers.AutoModel.from_pretrained(directory, local_files_only=True, attn_implementation="sdpa")
+        model = _load_transformers_model(transformers, directory)
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot load {directory} without downloading: {str(exc).splitlines()[0]}") from None
     text = Path(text_file).read_text(encoding="utf-8", errors="replace")
     encoded = tokenizer(text, return_tensors="pt", truncation=length is not None, max_length=length)
     model.eval()
     return lambda: model(**encoded), f"transformers {type(model).__name__} from {directory}"
+
+
+def _load_transformers_model(transformers, directory: Path):
+    """The causal-LM class the checkpoint was saved as when there is one (its weights all load), else the base model."""
+    options = {"local_files_only": True, "attn_implementation": "sdpa"}
+    try:
+        return transformers.AutoModelForCausalLM.from_pretrained(directory, **options)
+    except ValueError:  # not a causal language model (an encoder, say): the base model still attends
+        return transformers.AutoModel.from_pretrained(directory, **options)
