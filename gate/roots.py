@@ -14,6 +14,7 @@ from pathlib import Path
 # The yardstick's files: a head that changes one of them changes how it is judged.
 YARDSTICK_PATHS = {
     "impls/problem.py": "the problem model and input generation",
+    "impls/inputs": "the input distributions",
     "impls/reference.py": "the oracle and the tolerances",
     "impls/masks": "the masks",
     "bench": "the measuring runtime",

@@ -67,8 +67,8 @@ def head(repo) -> Path:
     _inject(repo, "impls/exact/naive.py", "Naive", "scale")
     _edit(repo / "impls" / "reference.py", "torch.float32: Tolerance(5e-5, 1e-5)", "torch.float32: Tolerance(1.0, 1.0)")
     _inject(repo, "impls/sparse/block_sparse.py", "BlockSparse", "raise")
-    _edit(repo / "impls" / "problem.py", "t = torch.randn(shape, generator=generator, dtype=torch.float32)",
-          "t = 2 * torch.randn(shape, generator=generator, dtype=torch.float32)")
+    _edit(repo / "impls" / "inputs" / "gaussian.py", "(torch.randn(shape, generator=generator, dtype=torch.float32) for",
+          "(2 * torch.randn(shape, generator=generator, dtype=torch.float32) for")
     _edit(repo / "bench" / "presets.py", '"smoke": [', '"smoke": [] and [')
     return repo
 
@@ -101,7 +101,7 @@ def test_a_head_that_drops_the_cell_from_its_presets_is_still_measured(judged):
 
 def test_a_changed_input_generation_is_a_yardstick_change_and_the_inputs_stay_the_bases(judged):
     notice = judged["yardstick"]
-    assert {"impls/problem.py", "impls/reference.py", "bench/presets.py"} <= set(notice["files"])
+    assert {"impls/inputs/gaussian.py", "impls/reference.py", "bench/presets.py"} <= set(notice["files"])
     assert "input generation differs" in notice["computes_differently"]
     assert "tolerance differs" in notice["computes_differently"]
     assert notice["judged_with"] == "base"

@@ -20,7 +20,7 @@ def problem(seq_len: int, heads: int = 8, kv_heads: int | None = None, head_dim:
             mask: str = "causal", mode: str = "fwd", device: str = "cpu", **extra) -> dict:
     return {"batch": batch, "seq_len": seq_len, "kv_seq_len": seq_len, "heads": heads, "kv_heads": kv_heads or heads,
             "head_dim": head_dim, "dtype": dtype, "device": device, "mask": mask, "mask_kind": mask.split("[")[0], "dropout": 0.0,
-            "mode": mode, "scale": 1 / math.sqrt(head_dim), **extra}
+            "mode": mode, "scale": 1 / math.sqrt(head_dim), "inputs": "gaussian", **extra}
 
 
 def record(impl: str, seq_len: int, *, time: float | None = 1e-3, memory: int | None = 1 << 20, error: float | None = 3e-7,
