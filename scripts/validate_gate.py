@@ -145,6 +145,38 @@ def flagged(record: dict, impl: str | None = None) -> bool:
     return any(b["verdict"] == "regression" for name, b in record.get("benchmarks", {}).items() if impl in (None, name))
 
 
+REACH = """
+import importlib, json, sys
+from gate.selection import auto_device, first_runnable
+from impls import registry
+cls = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])
+original, calls = cls.build, []
+cls.build = lambda self, *args: calls.append(1) or original(self, *args)
+found = []
+for impl in registry():
+    problem, _ = first_runnable(impl, auto_device())
+    if problem is not None and "flex" not in impl.name:  # flex kernels compile; none of them builds on another class
+        calls.clear()
+        impl.build(problem, *problem.make_inputs(0))
+        found += [impl.full_name] if calls else []
+print(json.dumps(found))
+"""
+
+
+def reached(scenario: str, cache: dict = {}) -> set[str]:  # noqa: B006 - a cache for the life of the script
+    """The implementations an injection reaches: those whose build calls the injected class's build (its own
+    subclasses, and implementations built on it, as bigbird, fixed and strided are on block-sparse)."""
+    target = scenario_target(scenario)
+    if target is None or target_of(scenario) is None:
+        return set()
+    impl, cls, module = target
+    if cls not in cache:
+        dotted = str(module.with_suffix("")).replace("/", ".")
+        done = subprocess.run([sys.executable, "-c", REACH, dotted, cls], cwd=ROOT, capture_output=True, text=True, check=True)
+        cache[cls] = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    return cache[cls]
+
+
 def target_of(scenario: str) -> str | None:
     target = scenario_target(scenario)
     return target[0] if target and not scenario.startswith("aa") and scenario != "history" else None
@@ -163,12 +195,17 @@ def summarize(records: list[dict]) -> dict:
         summary[scenario] = {
             "target": impl, "runs": len(runs), "exit_codes": _count([r["exit_code"] for r in runs]),
             "target_flagged": sum(flagged(r, impl) for r in runs) if impl else None,
-            "other_cells_flagged": sum(flagged(r, name) for r in runs for name in r.get("benchmarks", {}) if name != impl),
+            "reached_by_the_injection": sorted(reached(scenario) - {impl}),
+            "reached_flagged": sum(flagged(r, name) for r in runs for name in r.get("benchmarks", {})
+                                   if name != impl and name in reached(scenario)),
+            "other_cells_flagged": sum(flagged(r, name) for r in runs for name in r.get("benchmarks", {})
+                                       if name != impl and name not in reached(scenario)),
             "runs_with_any_regression": sum(flagged(r) for r in runs),
             "cells_per_run": statistics.median(len(r.get("benchmarks", {})) for r in runs),
             "runs_with_a_confirmation_step": sum(any(b.get("confirmed") is not None for b in r.get("benchmarks", {}).values()) for r in runs),
             "target_verdicts": _count([t.get("verdict") for t in target]),
-            "target_parts": _count([next((k for k in ("time", "memory", "error") if t.get(k) == "regression"), None) for t in target]),
+            "target_parts": _count(["+".join(k for k in ("error", "memory", "time") if t.get(k) == "regression") or None
+                                    for t in target]),
             "target_change_median": statistics.median(changes) if changes else None,
             "target_change_range": [min(changes), max(changes)] if changes else None,
             "measured_injected_median": statistics.median(injected) if injected else None,
@@ -197,13 +234,16 @@ def markdown(summary: dict, started: str, commit: str, total_s: float) -> str:
              f"{os.cpu_count()} cores shared with other jobs; each gate run (and its injection's calibration) under "
              f"`flock {LOCK}`. The gate's default selection (every runnable implementation, one cell each), 1 thread per "
              f"worker. Total {total_s / 60:.1f} min.", "",
-             "| scenario | target | runs | exit codes | target flagged | other cells flagged | target verdicts (part) "
-             "| target change: median [range] | injected (measured) | cells | wall s median (max) | load 1 min median (max) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| scenario | target | runs | exit codes | target flagged | built on the target, flagged | other cells flagged (false alarms) "
+             "| target verdicts (part) | target change: median [range] | injected (measured) | cells | wall s median (max) "
+             "| load 1 min median (max) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in summary.items():
         wall = f"{s['wall_s_median']:.0f} ({s['wall_s_max']:.0f})" if s["wall_s_median"] else "-"
         hit = f"{s['target_flagged']}/{s['runs']}" if s["target"] else "-"
-        lines.append(f"| {name} | {s['target'] or '-'} | {s['runs']} | {s['exit_codes']} | {hit} | {s['other_cells_flagged']} | "
+        reach = f"{s['reached_flagged']} ({', '.join(n.split('[')[0] for n in s['reached_by_the_injection'])})" \
+            if s["reached_by_the_injection"] else "-"
+        lines.append(f"| {name} | {s['target'] or '-'} | {s['runs']} | {s['exit_codes']} | {hit} | {reach} | {s['other_cells_flagged']} | "
                      f"{s['target_verdicts']} {s['target_parts'] if s['target'] else ''} | "
                      f"{_pct_range(s['target_change_median'], s['target_change_range'])} | "
                      f"{_pct_range(s['measured_injected_median'], s['measured_injected_range'])} | {s['cells_per_run']} | {wall} | "
@@ -232,6 +272,8 @@ def parse_args():
     parser.add_argument("--quick", action="store_true", help="one round, one A/A run")
     parser.add_argument("--seed", type=int, default=0, help="seed of the scenario order")
     parser.add_argument("--out", type=Path, default=None, help="default results/gate-validation/<stamp>")
+    parser.add_argument("--summarize", type=Path, default=None, metavar="DIR",
+                        help="only rewrite DIR's summary from its runs.jsonl (e.g. of a validation still running)")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.aa_per_round = 1, 1
@@ -240,6 +282,10 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
+    if args.summarize:
+        records = [json.loads(line) for line in (args.summarize / "runs.jsonl").read_text().splitlines() if line.strip()]
+        print(write_summary(records, args.summarize, args.summarize.name, "(see runs.jsonl)", 0.0))
+        return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: remove the worktree
     started = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_root = args.out or ROOT / "results" / "gate-validation" / started
