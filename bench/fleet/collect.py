@@ -1,0 +1,36 @@
+"""pytest plugin for the fleet's planner: write every collected cell, with its predicted cost, as JSON lines.
+
+Loaded with ``-p bench.fleet.collect`` into ``pytest --collect-only --benchmark-only`` with the
+sweep's options; ``ATTNBENCH_FLEET_COLLECT`` names the output file and the devices the shards
+will use. Collection happens on the submitting machine, which may have no GPU: cells are expanded
+on the CPU and re-addressed to each target device, so the cell ids are the ones the shards'
+workers will collect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from .costs import cell_cost
+
+ENV = "ATTNBENCH_FLEET_COLLECT"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    request = json.loads(os.environ[ENV])
+    sweep = getattr(config, "_attn_session", None)
+    budget = sweep.budget if sweep is not None else None
+    with open(request["out"], "w", encoding="utf-8") as out:
+        for item in items:
+            cell = getattr(item, "callspec", None) and item.callspec.params.get("cell")
+            if cell is None:
+                continue
+            ids = {device: type(cell)(cell.suite, cell.problem.with_(device=device), cell.impl).id
+                   for device in request["devices"]}
+            target = cell.problem.with_(device=request["devices"][0])
+            out.write(json.dumps({"suite": cell.suite, "ids": ids, "impl": cell.impl.full_name,
+                                  "cost": cell_cost(cell.impl, target, budget)}) + "\n")
