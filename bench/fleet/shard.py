@@ -59,7 +59,7 @@ class ShardJob:
         Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(self.log_file, "a", encoding="utf-8") as log:
-                log.write(f"# {_iso(started)} on {outcome['host']}: {' '.join(self.command())}\n")
+                log.write(f"\n# {_iso(started)} on {outcome['host']}, worker pid {os.getpid()}: {' '.join(self.command())}\n")
                 log.flush()
                 _running = subprocess.Popen(self.command(), cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
                                             env={**os.environ, **self.env})
@@ -79,17 +79,26 @@ class ShardJob:
         return sum(_count_lines(path) for path in paths if path.exists())
 
 
-def stop_running_shard(timeout_s: float = 20.0) -> None:
-    """End this process's shard (before a requeue): SIGTERM, then SIGKILL; finished cells are already on disk."""
+def stop_running_shard(grace_s: float = 20.0) -> None:
+    """End this process's shard before a requeue: SIGTERM, SIGKILL after ``grace_s``; finished cells are on disk.
+
+    Called from submitit's signal handler while the main thread sits in Popen.wait, which holds
+    Popen's lock: so the child is signalled and reaped with os calls, not through Popen.
+    """
     process = _running
-    if process is None or process.poll() is not None:
+    if process is None or process.returncode is not None:
         return
-    process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        os.kill(process.pid, signal.SIGTERM)
+        deadline = time.time() + grace_s
+        while os.waitpid(process.pid, os.WNOHANG)[0] == 0:
+            if time.time() > deadline:
+                os.kill(process.pid, signal.SIGKILL)
+                os.waitpid(process.pid, 0)
+                break
+            time.sleep(0.1)
+    except (ProcessLookupError, ChildProcessError):
+        pass  # already gone
 
 
 def run_shard(job: ShardJob) -> dict:
