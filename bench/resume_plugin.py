@@ -78,8 +78,8 @@ def pytest_collection_modifyitems(session, config, items):
     keep, not_listed, finished = [], [], []
     for item in items:
         cell = _cell_of(item)
-        if cell is None:
-            keep.append(item)
+        if cell is None:  # not a sweep cell: a listed selection leaves it out, a resumed run keeps it
+            (keep if wanted is None else not_listed).append(item)
         elif wanted is not None and (cell.suite, cell.id) not in wanted:
             not_listed.append(item)
         elif resume is not None and cell_key(cell.suite, cell.impl.full_name, cell.problem.to_dict(), commit) in resume.finished:

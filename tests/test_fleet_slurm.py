@@ -65,8 +65,8 @@ def test_slurm_submission_asks_for_gpus_time_and_the_requeue_signal(tmp_path, mo
         task = delayed.function
         command = task.job.command()
         assert isinstance(task, slurm.ShardTask) and task.job.name == f"s{index}"
-        assert command[command.index("--attn-resume") + 1] == "run1" and command[command.index("--attn-run-id") + 1] == "run1"
-        assert command[command.index("--attn-devices") + 1] == ",".join(gpus) and command[-2:] == ["-n", "8"]
+        assert "--attn-resume=run1" in command and "--attn-run-id=run1" in command and f"--attn-shard=s{index}" in command
+        assert f"--attn-devices={','.join(gpus)}" in command and command[-2:] == ["-n", "8"]
         assert delayed._timeout_min == 240 and delayed._timeout_countdown == 5  # requeued after up to 5 time-outs
         requeued = task.checkpoint()
         assert isinstance(requeued, submitit.helpers.DelayedSubmission) and requeued.function is task

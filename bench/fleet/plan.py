@@ -85,7 +85,7 @@ def collect_cells(preset: str, slots: list[str], sweep_args: list[str], results_
         out = Path(tmp) / "cells.jsonl"
         env = {**os.environ, COLLECT_ENV: json.dumps({"out": str(out), "devices": slots})}
         command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "--benchmark-only", "-p", "bench.fleet.collect",
-                   "--attn-preset", preset, "--attn-devices", "cpu", "--attn-results", str(results_dir), *sweep_args]
+                   f"--rootdir={ROOT}", f"--attn-preset={preset}", "--attn-devices=cpu", f"--attn-results={results_dir}", *sweep_args]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode not in (0, 5) or not out.exists():
             raise FleetError(f"the sweep's options were refused: {_pytest_error(done.stdout + done.stderr)}")

@@ -39,13 +39,14 @@ class ShardJob:
     env: dict[str, str] = field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES for a local shard
 
     def command(self) -> list[str]:
-        command = [self.python, "-m", "pytest", "--benchmark-only", "-p", "no:cacheprovider",
-                   "--attn-preset", self.preset, "--attn-devices", ",".join(self.slots),
-                   "--attn-results", self.results_dir, "--attn-run-id", self.run_id, "--attn-resume", self.run_id,
-                   "--attn-shard", self.name, "--attn-cells", self.cells_file, "--attn-no-report",
+        # --option=value throughout: before the plugin is loaded, a detached value would read as a test path.
+        storage = Path(self.results_dir) / self.run_id / "benchmarks" / self.name
+        command = [self.python, "-m", "pytest", "--benchmark-only", "-p", "no:cacheprovider", f"--rootdir={self.root}",
+                   f"--attn-preset={self.preset}", f"--attn-devices={','.join(self.slots)}", f"--attn-results={self.results_dir}",
+                   f"--attn-run-id={self.run_id}", f"--attn-resume={self.run_id}", f"--attn-shard={self.name}",
+                   f"--attn-cells={self.cells_file}", "--attn-no-report",
                    # pytest-benchmark's numbered storage per shard: shards saving at the same moment would pick one number
-                   "--benchmark-storage", f"file://{Path(self.results_dir) / self.run_id / 'benchmarks' / self.name}",
-                   *self.sweep_args]
+                   f"--benchmark-storage=file://{storage}", *self.sweep_args]
         if len(self.slots) > 1:
             command += ["-n", str(len(self.slots))]
         return command
