@@ -22,7 +22,7 @@ NO_CELLS = "no-cells-in-this-preset"
 
 
 def pytest_addhooks(pluginmanager):
-    from . import conditions
+    from . import conditions, resume_plugin
     from .devices import plugin as devices_plugin
     from .profiling import plugin as profiling_plugin
 
@@ -30,7 +30,7 @@ def pytest_addhooks(pluginmanager):
     # pluggy calls the last-registered first: with devices registered before profiling, profiling's session hook
     # registers its post-timing hook first, so the device metrics (CUDA events) run before the profiler's extra calls.
     for name, module in (("attnbench-devices", devices_plugin), ("attnbench-profiling", profiling_plugin),
-                         ("attnbench-conditions", conditions)):
+                         ("attnbench-conditions", conditions), ("attnbench-resume", resume_plugin)):
         if not pluginmanager.is_registered(module):
             pluginmanager.register(module, name)
 
@@ -76,21 +76,23 @@ def sweep_session(config):
 
 def new_session(config):
     from .peaks import measure_matmul_peak
+    from .resume_plugin import run_identity, writer_tag
     from .session import SweepSession
     from .writer import RUN_ID_ENV, new_run_id
 
+    requested_run_id, results_dir = run_identity(config, Path(config.getoption("attn_results")))  # --attn-run-id, --resume
     if is_worker(config) and os.environ.get(RUN_ID_ENV):
         run_id = os.environ[RUN_ID_ENV]
     else:
-        run_id = new_run_id()
+        run_id = requested_run_id or new_run_id()
         os.environ[RUN_ID_ENV] = run_id  # xdist workers inherit it, so all workers write one run
-    worker = config.workerinput["workerid"] if is_worker(config) else None
+    worker = writer_tag(config, config.workerinput["workerid"] if is_worker(config) else None)  # with --attn-shard
 
     def matmul_peak(device, dtype):
         return config.hook.pytest_attn_matmul_peak(device=device, dtype=dtype) or measure_matmul_peak(device, dtype)
 
     try:
-        return SweepSession(session_options(config.getoption), Path(config.getoption("attn_results")), run_id, worker,
+        return SweepSession(session_options(config.getoption), results_dir, run_id, worker,
                             seed=config.getoption("attn_seed"), ignore_budget=config.getoption("attn_ignore_budget"),
                             matmul_peak=matmul_peak, post_timing=lambda run: config.hook.pytest_attn_post_timing(run=run))
     except ValueError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from .resume import ResumeError, cell_key, locate_run, read_cell_selection, read_run
+from .stash import SESSION_KEY
 
 _SHARD_NAME = re.compile(r"^[A-Za-z0-9_.]+$")
 _RESUME = pytest.StashKey[object]()
@@ -64,8 +65,7 @@ def _cell_of(item):
     return callspec.params.get("cell") if callspec is not None else None
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session, config, items):
+def pytest_collection_modifyitems(session, config, items):  # before conditions' (trylast) ordering and progress totals
     cells_file = config.getoption("attn_cells")
     resume = config.stash.get(_RESUME, None)
     if cells_file is None and resume is None:
@@ -111,5 +111,4 @@ def _say(config, line: str) -> None:
 
 
 def sweep_commit(config) -> str | None:
-    session = getattr(config, "_attn_session", None)
-    return getattr(session, "commit", None)
+    return getattr(config.stash.get(SESSION_KEY, None), "commit", None)

@@ -14,6 +14,7 @@ import os
 
 import pytest
 
+from ..stash import SESSION_KEY
 from .costs import cell_cost
 
 ENV = "ATTNBENCH_FLEET_COLLECT"
@@ -22,7 +23,7 @@ ENV = "ATTNBENCH_FLEET_COLLECT"
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     request = json.loads(os.environ[ENV])
-    sweep = getattr(config, "_attn_session", None)
+    sweep = config.stash.get(SESSION_KEY, None)
     budget = sweep.budget if sweep is not None else None
     with open(request["out"], "w", encoding="utf-8") as out:
         for item in items:
