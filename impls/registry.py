@@ -63,6 +63,8 @@ class Impl:
     variants: ClassVar[tuple[dict[str, object], ...]] = ({},)
     # fraction of the device's matmul peak this kernel reaches; only used to predict time for budgets
     efficiency: ClassVar[float] = 0.3
+    # seconds of one-off compilation per new shape in build() (outside the timed rounds); only used to plan a fleet's shards
+    compile_seconds: ClassVar[float] = 0.0
 
     def __init__(self, **params: object) -> None:
         self.values = parse_params(self.name, params, self.params)

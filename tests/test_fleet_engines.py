@@ -8,6 +8,7 @@ fleet reports it with the cells it left undone, and resumes it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -20,8 +21,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ["--attn-preset", "smoke", "--attn-impls", "naive", "--attn-seq-lens", "64", "suites/test_core.py"]
+# Shards load the test plugins: a fixed matmul peak (these tests check cells, not speed); the kill switch.
+PLUGINS_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "plugins"), str(ROOT)]),
+               "PYTEST_ADDOPTS": "-p fleet_test_speed -p fleet_kill"}
 
 
+@functools.cache
 def one_process_cells() -> set[str]:
     """The cell ids a single sweep process collects, read from pytest's own --collect-only listing."""
     done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--benchmark-only", "--attn-devices", "cpu",
@@ -33,7 +38,7 @@ def one_process_cells() -> set[str]:
 
 def fleet(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bench", "fleet", "--results", str(tmp_path / "results"), "--no-report", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **PLUGINS_ENV, **(env or {})})
 
 
 def run_records(run_dir: Path) -> list[dict]:
@@ -53,8 +58,7 @@ def check_one_run(run_dir: Path, shards: int) -> None:
 
 
 def test_local_fleet_reports_a_killed_shard_and_resumes_it(tmp_path):
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "plugins"), str(ROOT)]), "PYTEST_ADDOPTS": "-p fleet_kill",
-           "ATTNBENCH_TEST_KILL_SHARD": "s1", "ATTNBENCH_TEST_KILL_AFTER": "1", "ATTNBENCH_TEST_KILL_ONCE": str(tmp_path / "killed")}
+    env = {"ATTNBENCH_TEST_KILL_SHARD": "s1", "ATTNBENCH_TEST_KILL_AFTER": "1", "ATTNBENCH_TEST_KILL_ONCE": str(tmp_path / "killed")}
     first = fleet(tmp_path, "--engine", "local", "--shards", "2", "--run-id", "two", *SWEEP, env=env)
     assert first.returncode == 1, first.stdout + first.stderr
     run_dir = tmp_path / "results" / "two"

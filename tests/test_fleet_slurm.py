@@ -32,8 +32,11 @@ def shard_job(tmp_path: Path, name: str, slots: list[str], cells: str = "") -> S
     cells_file = tmp_path / "results" / "run1" / "fleet" / f"{name}.cells"
     cells_file.parent.mkdir(parents=True, exist_ok=True)
     cells_file.write_text(cells)
+    # A fixed matmul peak in the shard (tests/plugins/fleet_test_speed.py): this checks cells, not speed.
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "plugins"), str(ROOT)]), "PYTEST_ADDOPTS": "-p fleet_test_speed"}
     return ShardJob(name, str(ROOT), str(tmp_path / "results"), "run1", str(cells_file), "smoke", slots,
-                    ["--attn-impls", "naive", "--attn-seq-lens", "64", "suites/test_core.py"], str(cells_file.with_suffix(".log")))
+                    ["--attn-impls", "naive", "--attn-seq-lens", "64", "suites/test_core.py"], str(cells_file.with_suffix(".log")),
+                    env=env)
 
 
 def test_slurm_submission_asks_for_gpus_time_and_the_requeue_signal(tmp_path, monkeypatch):

@@ -8,6 +8,8 @@ shard. The project folder and the results folder must be on a filesystem every n
 
 from __future__ import annotations
 
+import os
+
 import ray
 
 from .shard import ShardJob, run_shard
@@ -16,7 +18,8 @@ from .shard import ShardJob, run_shard
 def run_shards(jobs: list[ShardJob], *, address: str | None, gpus_per_shard: int, cpus_per_shard: int | None,
                retries: int, local_cpus: int | None = None) -> dict[str, dict]:
     root = jobs[0].root if jobs else "."
-    runtime_env = {"env_vars": {"PYTHONPATH": root}}  # the workers import bench from the shared project folder
+    # The workers import bench from the shared project folder.
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}}
     started_here = not ray.is_initialized()
     if started_here:
         if address:

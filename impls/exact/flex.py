@@ -43,6 +43,7 @@ class Flex(Impl):
     description = "torch.nn.attention.flex_attention compiled with torch.compile; masks as block masks"
     dtypes = frozenset({torch.float32, torch.float16, torch.bfloat16})
     efficiency = 0.2
+    compile_seconds = 60.0  # torch.compile per shape: 20-170 s on a loaded 2-core CPU
 
     def extra_reasons(self, problem):
         if problem.device_type == "cpu" and problem.needs_grad:

@@ -17,7 +17,7 @@ def pytest_configure(config):
 
 
 def pytest_runtest_logfinish(nodeid, location):
-    if _state["shard"] is None or _state["shard"] != os.environ.get("ATTNBENCH_TEST_KILL_SHARD"):
+    if _state["shard"] is None or _state["shard"] != os.environ.get("ATTNBENCH_TEST_KILL_SHARD", "-"):
         return
     _state["done"] += 1
     once = Path(os.environ["ATTNBENCH_TEST_KILL_ONCE"])
