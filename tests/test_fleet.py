@@ -116,3 +116,19 @@ def test_fleet_options_are_checked_with_one_line_errors(monkeypatch, capsys):
     assert capsys.readouterr().err == 'fleet: --engine ray needs ray: pip install -e ".[ray]"\n'
     assert main(["--engine", "slurm", "--shards", "2"]) == 2
     assert capsys.readouterr().err == 'fleet: --engine slurm needs submitit: pip install -e ".[slurm]"\n'
+
+
+def test_report_lists_each_shard_and_what_a_failed_one_left_undone():
+    from types import SimpleNamespace
+
+    from reports.sections import fleet as fleet_section
+
+    shards = [{"shard": "s0", "host": "node1", "status": "complete", "planned": 2, "done": 2, "undone": [], "wall_s": 30.0,
+               "predicted_s": 25.0, "reason": None},
+              {"shard": "s1", "host": None, "status": "not-started", "planned": 5, "done": 0, "wall_s": None, "predicted_s": 26.0,
+               "undone": [f"core c{i}-cuda:0" for i in range(5)], "reason": "job 7_1 did not finish: UncompletedJobError"}]
+    section = fleet_section.render(SimpleNamespace(runs=[{"run_id": "r1", "fleet": {"shards": shards}}, {"run_id": "r0"}]))
+    assert "2 shards; 1 left cells undone" in section.body
+    assert "job 7_1 did not finish: UncompletedJobError" in section.body
+    assert "c0-cuda:0, c1-cuda:0, c2-cuda:0 and 2 more" in section.body and "0/5" in section.body
+    assert fleet_section.render(SimpleNamespace(runs=[{"run_id": "r0"}])) is None
