@@ -92,3 +92,25 @@ def test_ray_fleet_in_two_shards_gives_the_cells_of_one_process(tmp_path):
     done = fleet(tmp_path, "--engine", "ray", "--ray-local-cpus", "2", "--shards", "2", "--run-id", "ray", *SWEEP)
     assert done.returncode == 0, done.stdout + done.stderr
     check_one_run(tmp_path / "results" / "ray", 2)
+
+
+def test_a_shard_with_two_gpus_splits_its_cells_between_two_xdist_workers(tmp_path):
+    """Planned for 2 shards × 2 GPU slots; shard s0 run with two (fake) GPUs: each worker runs only its GPU's listed cells."""
+    from bench.fleet.plan import cells_path, collect_cells, make_plan, slot_devices
+    from bench.fleet.shard import ShardJob
+
+    slots = slot_devices(2)
+    results = tmp_path / "results"
+    plan = make_plan("gpus", "smoke", 2, slots, SWEEP[2:], collect_cells("smoke", slots, SWEEP[2:], results))
+    plan.save(results / "gpus" / "fleet")
+    shard = plan.shards[0]
+    env = {**PLUGINS_ENV, "PYTEST_ADDOPTS": PLUGINS_ENV["PYTEST_ADDOPTS"] + " -p devices_fake_gpus"}
+    job = ShardJob(shard.name, str(ROOT), str(results), "gpus", str(cells_path(results / "gpus" / "fleet", shard)), "smoke", slots,
+                   SWEEP[2:], str(tmp_path / "s0.log"), env=env)
+    assert job.run()["exit_code"] == 0, (tmp_path / "s0.log").read_text()[-3000:]
+    by_file = {p.name: [json.loads(line) for line in p.read_text().splitlines()] for p in (results / "gpus").glob("cells*.jsonl")}
+    assert set(by_file) == {"cells-s0-gw0.jsonl", "cells-s0-gw1.jsonl"}
+    assert {r["problem"]["device"] for r in by_file["cells-s0-gw0.jsonl"]} == {"cuda:0"}
+    assert {r["problem"]["device"] for r in by_file["cells-s0-gw1.jsonl"]} == {"cuda:1"}
+    recorded = sorted(("core", r["cell_id"]) for rows in by_file.values() for r in rows)
+    assert recorded == sorted(shard.cells) and len(shard.cells) == 4  # 8 cells over 4 slots; this shard's, each once
