@@ -23,15 +23,13 @@ ENV = "ATTNBENCH_FLEET_COLLECT"
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     request = json.loads(os.environ[ENV])
-    sweep = config.stash.get(SESSION_KEY, None)
-    budget = sweep.budget if sweep is not None else None
+    sweep = config.stash[SESSION_KEY]
     with open(request["out"], "w", encoding="utf-8") as out:
         for item in items:
             cell = getattr(item, "callspec", None) and item.callspec.params.get("cell")
             if cell is None:
                 continue
-            ids = {device: type(cell)(cell.suite, cell.problem.with_(device=device), cell.impl).id
-                   for device in request["devices"]}
-            target = cell.problem.with_(device=request["devices"][0])
-            out.write(json.dumps({"suite": cell.suite, "ids": ids, "impl": cell.impl.full_name,
-                                  "cost": cell_cost(cell.impl, target, budget)}) + "\n")
+            on_device = {device: type(cell)(cell.suite, cell.problem.with_(device=device), cell.impl) for device in request["devices"]}
+            cost = cell_cost(on_device[request["devices"][0]], sweep.budget, sweep.ignore_budget)
+            out.write(json.dumps({"suite": cell.suite, "ids": {d: c.id for d, c in on_device.items()},
+                                  "impl": cell.impl.full_name, "cost": cost}) + "\n")
