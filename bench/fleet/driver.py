@@ -71,7 +71,7 @@ def latest_outcomes(run_dir: Path) -> dict[str, dict]:
 def print_plan(plan: Plan, names: set[str] | None) -> None:
     total = sum(len(s.cells) for s in plan.shards)
     print(f"fleet {plan.run_id}: {total} cells of preset {plan.preset} in {len(plan.shards)} shards × "
-          f"{len(plan.slots)} slots ({', '.join(plan.slots)}); predicted {plan.total_predicted_s:.0f} s in all")
+          f"{len(plan.slots)} slots ({', '.join(plan.slots)}); predicted {plan.total_predicted_s:.1f} s in all")
     for shard in plan.shards:
         rerun = "" if names is None else ("  (rerun)" if shard.name in names else "  (complete)")
         print(f"  {shard.name}: {len(shard.cells)} cells, predicted {shard.predicted_s:.1f} s{rerun}")
