@@ -12,6 +12,13 @@ whose import root holds the yardstick's packages and the measured tree's impls/.
 
 def main(argv: list[str] | None = None) -> int:
     """Run the gate with command-line arguments (``sys.argv[1:]`` when None); returns the exit code."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bisect"]:  # python -m gate bisect --good A --bad B: the first bad commit (gate/bisect.py)
+        from .bisect import main as bisect_main
+
+        return bisect_main(argv[1:])
     from .cli import main as cli_main
 
     return cli_main(argv)

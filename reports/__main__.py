@@ -1,5 +1,6 @@
-"""``python -m reports``: ``build`` a report from result files; ``summary`` prints a suite's tables;
-``gate`` forwards to the regression gate (``python -m gate``)."""
+"""``python -m reports``: ``build`` a report from result files or the store; ``summary`` prints a suite's tables;
+``ingest`` fills the results store; ``history`` draws the trend page; ``gate`` forwards to the regression gate
+(``python -m gate``)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,33 @@ import argparse
 import os
 import sys
 
-USAGE = "python -m reports {build,summary,gate} ..."
+USAGE = "python -m reports {build,summary,ingest,history,gate} ..."
 
 
 def build_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports build",
                                      description="Build one HTML report (and its CSV frame) from result files: run folders, "
                                                  "cells*.jsonl files or pytest-benchmark JSON files; several runs, machines and devices merge.")
-    parser.add_argument("results", nargs="+", metavar="RESULT", help="run folder, folder of runs, cells*.jsonl or pytest-benchmark .json")
+    parser.add_argument("results", nargs="*", metavar="RESULT", help="run folder, folder of runs, cells*.jsonl or pytest-benchmark .json")
+    parser.add_argument("--store", default=None, metavar="URL", help="read the runs given by --run from this results store instead")
+    parser.add_argument("--run", action="append", default=[], metavar="ID", help="a run id in the store (repeatable, or comma-separated)")
     parser.add_argument("--out", default=None, help="output folder (default: reports/generated/<run_id> or merged-...)")
     parser.add_argument("--baseline", default=None, help="implementation the speed-ups and crossovers compare against (default: sdpa)")
     args = parser.parse_args(argv)
 
     from .load import ResultFileError, load_results  # light: json and pathlib only, so a bad file fails fast
 
+    if bool(args.store or args.run) == bool(args.results) or bool(args.store) != bool(args.run):
+        print("reports build: give result files, or --store URL with --run ID (not both)", file=sys.stderr)
+        return 2
     try:
-        loaded = load_results(args.results)
+        loaded = load_results(args.results) if args.results else _load_store(args.store, args.run)
     except ResultFileError as exc:
         print(f"reports build: {exc}", file=sys.stderr)
         return 2
+    except ConnectionError as exc:
+        print(f"reports build: {exc}", file=sys.stderr)
+        return 1
     impls = sorted({str(r.get("impl")) for r in loaded.records})
     if args.baseline is not None and args.baseline not in impls:
         print(f"reports build: --baseline {args.baseline!r} is not in these results (available: {', '.join(impls)})", file=sys.stderr)
@@ -43,6 +52,23 @@ def build_main(argv: list[str]) -> int:
         return 1
     print(index)
     return 0
+
+
+def _load_store(url: str, run_args: list[str]):
+    from store.db import StoreError, display, open_store, resolve_url
+
+    from .load_store import load_from_store
+
+    run_ids = [r.strip() for text in run_args for r in text.split(",") if r.strip()]
+    try:
+        resolved = resolve_url(url)
+        engine = open_store(resolved)
+    except StoreError as exc:
+        raise ConnectionError(str(exc)) from None
+    try:
+        return load_from_store(engine, run_ids, display(resolved))
+    finally:
+        engine.dispose()
 
 
 def gate_main(argv: list[str]) -> int:
@@ -85,7 +111,19 @@ def summary_main(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"build": build_main, "summary": summary_main, "gate": gate_main}
+def ingest_main(argv: list[str]) -> int:
+    from .ingest_cli import ingest_main as run
+
+    return run(argv)
+
+
+def history_main(argv: list[str]) -> int:
+    from .history.cli import history_main as run
+
+    return run(argv)
+
+
+COMMANDS = {"build": build_main, "summary": summary_main, "ingest": ingest_main, "history": history_main, "gate": gate_main}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(f"usage: {USAGE}\n\n  build   build an HTML report from result files (python -m reports build --help)\n"
               "  summary print a suite's summary tables (python -m reports summary --help)\n"
+              "  ingest  put run folders and gate outputs into the results store (python -m reports ingest --help)\n"
+              "  history the trend page across commits, with change points (python -m reports history --help)\n"
               "  gate    the noise-aware regression gate (python -m reports gate --help)", file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
