@@ -22,7 +22,7 @@ NO_CELLS = "no-cells-in-this-preset"
 
 
 def pytest_addhooks(pluginmanager):
-    from . import conditions, resume_plugin
+    from . import conditions, resume_plugin, store_hook
     from .devices import plugin as devices_plugin
     from .profiling import plugin as profiling_plugin
 
@@ -30,7 +30,7 @@ def pytest_addhooks(pluginmanager):
     # pluggy calls the last-registered first: with devices registered before profiling, profiling's session hook
     # registers its post-timing hook first, so the device metrics (CUDA events) run before the profiler's extra calls.
     for name, module in (("attnbench-devices", devices_plugin), ("attnbench-profiling", profiling_plugin),
-                         ("attnbench-conditions", conditions), ("attnbench-resume", resume_plugin)):
+                         ("attnbench-conditions", conditions), ("attnbench-resume", resume_plugin), ("attnbench-store", store_hook)):
         if not pluginmanager.is_registered(module):
             pluginmanager.register(module, name)
 

@@ -22,7 +22,7 @@ RUN_ID_ENV = "ATTNBENCH_RUN_ID"
 def new_run_id() -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:32] or "host"
-    return f"{stamp}-{host}"
+    return f"{stamp}-{host}-{os.getpid()}"  # the process id: two sweeps started in the same second are two runs
 
 
 class RunWriter:

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "scheduler; 0 = torch's default)")
     sampling.add_argument("--shuffle-seed", type=int, default=None, help="seed of the block order (default: random, recorded)")
     parser.add_argument("--out", type=Path, default=None, help="folder for gate.json and gate.md (default ./reports/generated/gate)")
+    parser.add_argument("--store", default=None, metavar="URL", help="results database the verdicts go into (default: $ATTNBENCH_STORE, "
+                                                                     "else results/attnbench.sqlite); --no-store: none")
+    parser.add_argument("--no-store", action="store_true", help="do not put the verdicts into the results database")
     return parser
 
 
@@ -124,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     result: dict = {"benchmarks": []}
-    out = None
+    out, store = None, False
     try:
         args = build_parser().parse_args(argv)
+        store = False if args.no_store else args.store
         settings = settings_from(args)
         out = settings.out or DEFAULT_OUT
         result = run(args, settings)
@@ -134,19 +138,24 @@ def main(argv: list[str] | None = None) -> int:
             return _finish(result, judge.PASS, result["reason"], None)
         code, reason = judge.decide(result["benchmarks"], settings.strict)
     except (UsageError, TreeError, WorkerError, NothingSelected, history.BaselineError) as exc:
-        return _finish(result, judge.INFRASTRUCTURE, str(exc), out)
+        return _finish(result, judge.INFRASTRUCTURE, str(exc), out, store)
     for line in report.headline(result):
         print(f"gate: {line}")
     print(report.table(result))
-    return _finish(result, code, reason, out)
+    return _finish(result, code, reason, out, store)
 
 
-def _finish(result: dict, code: int, reason: str, out: Path | None) -> int:
+def _finish(result: dict, code: int, reason: str, out: Path | None, store: str | None | bool = False) -> int:
+    """Write the outputs, put the verdicts into the results store (``store``: its URL, None for the default, False for none)."""
     result.update(exit_code=code, reason=reason)
     if out is not None:
         json_path, md_path = report.write(result, out)
         for note in report.notes(result):
             print(f"  {note}")
         print(f"gate: wrote {json_path} and {md_path}")
+        if store is not False and result.get("benchmarks"):  # the verdicts join the results store's history
+            from store.finish import store_gate_result
+
+            print(f"gate: {store_gate_result(json_path, store)}")
     print(f"gate: {code} {LABELS[code]}: {reason}")
     return code

@@ -6,6 +6,7 @@ import json
 
 from sqlalchemy import Engine, select
 
+from store.records import CellRecord
 from store.schema import cells, runs
 
 from .load import ResultFileError, Results
@@ -19,9 +20,9 @@ def load_from_store(engine: Engine, run_ids: list[str], source: str) -> Results:
         if missing:
             known = [r for (r,) in conn.execute(select(runs.c.run_id).order_by(runs.c.started.desc()).limit(5))]
             raise ResultFileError(f"{source}: no run {', '.join(missing)} in the store (latest: {', '.join(known) or 'none'})")
-        records = [json.loads(text) for (text,) in conn.execute(
+        records = [CellRecord.from_dict(json.loads(text)) for (text,) in conn.execute(
             select(cells.c.record).where(cells.c.run_id.in_(run_ids)).order_by(cells.c.run_id, cells.c.id))]
-    results = Results(records=records, sources=[f"{source} (runs {', '.join(run_ids)})"])
+    results = Results(cells=records, sources=[f"{source} (runs {', '.join(run_ids)})"])
     for run_id in sorted(found):
         row = found[run_id]
         results.runs.append({"run_id": run_id, "preset": row.preset, "started": row.started.isoformat() if row.started else None,

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from . import rows
 from .db import StoreError
-from .jsonl import read_run_folder
+from .records import RecordFileError, read_run
 from .schema import cells, gate_runs, gate_verdicts, runs
 
 ACCEPTED = "a run folder (run.json and cells*.jsonl), a folder of run folders, a gate output folder or a gate.json file"
@@ -95,20 +95,23 @@ def ingest_paths(engine: Engine, paths: list[str | Path]) -> IngestSummary:
 
 def ingest_run(engine: Engine, run_dir: Path, summary: IngestSummary | None = None) -> IngestSummary:
     summary = summary or IngestSummary()
-    info, records, notes = read_run_folder(run_dir)
+    try:
+        info, records, notes = read_run(run_dir)
+    except RecordFileError as exc:
+        raise StoreError(str(exc)) from None
     summary.notes += notes
     now = dt.datetime.now(dt.timezone.utc)
-    by_run: dict[str, list[dict]] = {}
+    folder_run = (info.run_id if info else None) or run_dir.name
+    by_run: dict[str, list] = {}
     for record in records:
-        by_run.setdefault(str(record.get("run_id") or info.get("run_id") or run_dir.name), []).append(record)
+        by_run.setdefault(str(record.run_id or folder_run), []).append(record)
     if not by_run and info:
-        by_run[str(info.get("run_id") or run_dir.name)] = []
+        by_run[str(folder_run)] = []
     for run_id, run_records in by_run.items():
-        run_info = {**info, "run_id": run_id} if info.get("run_id") in (None, run_id) else {"run_id": run_id}
-        cell_rows = sorted((rows.cell_row({**r, "run_id": run_id}) for r in run_records),
-                           key=lambda row: (row["suite"], row["cell_id"]))
+        run_info = info if info is not None and (info.run_id in (None, run_id)) else None
+        cell_rows = sorted((rows.cell_row(r, run_id) for r in run_records), key=lambda row: (row["suite"], row["cell_id"]))
         with engine.begin() as conn:
-            run = rows.run_row(run_info, run_records, str(run_dir), now)
+            run = rows.run_row(run_id, run_info, run_records, str(run_dir), now)
             insert_new(conn, runs, [run], ("run_id",))
             if run["finished"] is not None:  # a run ingested again after it grew: its end moves on
                 conn.execute(update(runs).where(runs.c.run_id == run_id)

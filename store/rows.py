@@ -7,6 +7,8 @@ import hashlib
 import json
 import math
 
+from .records import CellRecord, RunInfo
+
 DEFAULT_INPUTS = "gaussian"  # records written before the input distribution was an axis drew Gaussian q, k, v
 
 
@@ -39,47 +41,48 @@ def _number(value):
     return value
 
 
-def run_row(info: dict, records: list[dict], source: str, now: dt.datetime) -> dict:
-    """A run's row from its run.json (``info``; may be empty) and its cell records."""
-    first = records[0] if records else {}
-    machine = info.get("machine") or first.get("machine") or {}
-    commit, dirty = split_commit(info.get("commit") or first.get("commit"))
-    stamps = [r["timestamp"] for r in records if _number(r.get("timestamp")) is not None]
-    started = parse_time(info.get("started")) or (parse_time(min(stamps)) if stamps else None)
+def run_row(run_id: str, info: RunInfo | None, records: list[CellRecord], source: str, now: dt.datetime) -> dict:
+    """A run's row from its run.json (``info``; None when missing) and its cell records."""
+    info = info or RunInfo()
+    first = records[0] if records else CellRecord(impl="", problem={}, status="")
+    machine = info.machine or first.machine or {}
+    commit, dirty = split_commit(info.commit or first.commit)
+    stamps = [r.timestamp for r in records if _number(r.timestamp) is not None]
+    started = parse_time(info.started) or (parse_time(min(stamps)) if stamps else None)
     return {
-        "run_id": str(info.get("run_id") or first.get("run_id")), "commit": commit, "dirty": dirty,
-        "branch": info.get("branch"), "preset": info.get("preset") or first.get("preset"),
-        "options": to_json(info.get("overrides") or info.get("options") or {}),
-        "started": started, "finished": parse_time(info.get("finished")) or (parse_time(max(stamps)) if stamps else None),
+        "run_id": run_id, "commit": commit, "dirty": dirty,
+        "branch": info.fields.get("branch"), "preset": info.preset or first.preset,
+        "options": to_json(info.overrides or {}),
+        "started": started, "finished": parse_time(info.fields.get("finished")) or (parse_time(max(stamps)) if stamps else None),
         "host": machine.get("host"), "cpu": machine.get("cpu"), "machine": to_json(machine),
-        "devices": to_json(info.get("devices") or sorted({r.get("problem", {}).get("device") for r in records} - {None})),
+        "devices": to_json(info.devices or sorted({r.device for r in records} - {None})),
         "torch": machine.get("torch"), "cuda": machine.get("cuda"), "driver": machine.get("driver"),
         "source": source, "ingested": now,
     }
 
 
-def cell_row(record: dict) -> dict:
-    problem = record.get("problem") or {}
-    timing = record.get("time") or {}
-    error = record.get("error") if isinstance(record.get("error"), dict) else {}
-    output_error = error.get("output") if isinstance(error.get("output"), dict) else {}
+def cell_row(record: CellRecord, run_id: str) -> dict:
+    problem = record.problem
+    timing = record.time or {}
+    error = record.error if isinstance(record.error, dict) else {}
+    output_error = record.output_error if isinstance(record.output_error, dict) else {}
     row = {
-        "run_id": str(record.get("run_id")), "suite": str(record.get("suite") or ""),
-        "cell_id": str(record.get("cell_id") or f"{record.get('impl')}-{to_json(problem)}"),
-        "impl": str(record.get("impl")), "impl_base": record.get("impl_base"), "impl_params": to_json(record.get("params")),
-        "impl_version": None if record.get("impl_version") is None else str(record.get("impl_version")),
-        "family": record.get("family"), "exact": record.get("exact"),
-        "inputs": str(problem.get("inputs") or DEFAULT_INPUTS), "problem": to_json(problem), "device_name": record.get("device_name"),
-        "status": str(record.get("status")), "reason_code": record.get("reason_code"), "reason": record.get("reason"),
+        "run_id": run_id, "suite": str(record.suite or ""),
+        "cell_id": str(record.cell_id or f"{record.impl}-{to_json(problem)}"),
+        "impl": str(record.impl), "impl_base": record.impl_base, "impl_params": to_json(record.fields.get("params")),
+        "impl_version": None if record.impl_version is None else str(record.impl_version),
+        "family": record.family, "exact": record.exact,
+        "inputs": str(problem.get("inputs") or DEFAULT_INPUTS), "problem": to_json(problem), "device_name": record.device_name,
+        "status": str(record.status), "reason_code": record.reason_code, "reason": record.reason,
         "rounds": _number(timing.get("rounds")), "iterations": _number(timing.get("iterations")),
         "samples": to_json(timing.get("data")),
-        "peak_bytes": _number(record.get("peak_bytes")), "peak_method": record.get("peak_method"),
-        "memory_estimate_bytes": _number(record.get("memory_estimate_bytes")),
+        "peak_bytes": _number(record.peak_bytes), "peak_method": record.peak_method,
+        "memory_estimate_bytes": _number(record.fields.get("memory_estimate_bytes")),
         "error_max_abs": _number(output_error.get("max_abs")), "error_rel_l2": _number(output_error.get("rel_l2")),
-        "error": to_json(error or None), "flops": _number(record.get("flops")), "flops_per_s": _number(record.get("flops_per_s")),
-        "peak_fraction": _number(record.get("peak_fraction")), "device_peak_flops": _number(record.get("device_peak_flops")),
-        "commit": split_commit(record.get("commit"))[0], "timestamp": _number(record.get("timestamp")),
-        "record": to_json(record),
+        "error": to_json(error or None), "flops": _number(record.flops), "flops_per_s": _number(record.flops_per_s),
+        "peak_fraction": _number(record.peak_fraction), "device_peak_flops": _number(record.device_peak_flops),
+        "commit": split_commit(record.commit)[0], "timestamp": _number(record.timestamp),
+        "record": to_json({**record.to_dict(), "run_id": run_id}),
     }
     for field in ("batch", "seq_len", "kv_seq_len", "heads", "kv_heads", "head_dim", "dropout"):
         row[field] = _number(problem.get(field))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.gate.bisect import GateRun, bisect, commit_range, next_to_test
+from gate.bisect import GateRun, bisect, commit_range, next_to_test
 
 ROOT = Path(__file__).resolve().parent.parent
 
