@@ -24,7 +24,7 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def sweep_at(repo: Path, commit: str, out: Path, sweep_args: list[str]) -> tuple[int, float]:
+def sweep_at(repo: Path, commit: str, out: Path, sweep_args: list[str], lock: Path | None = None) -> tuple[int, float]:
     parent = Path(tempfile.mkdtemp(prefix="attnbench-history-"))
     tree = parent / "tree"
     git(repo, "worktree", "add", "--detach", "--quiet", str(tree), commit)
@@ -32,6 +32,8 @@ def sweep_at(repo: Path, commit: str, out: Path, sweep_args: list[str]) -> tuple
     try:
         command = [sys.executable, "-m", "pytest", "suites", "--benchmark-only", "-q", "-p", "no:cacheprovider",
                    f"--attn-results={out}", "--attn-no-report", *sweep_args]
+        if lock is not None:  # a machine shared with other benchmark jobs: one measurement at a time
+            command = ["flock", str(lock), *command]
         done = subprocess.run(command, cwd=tree, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"  {commit[:12]}: sweep exited {done.returncode}: {done.stdout.strip().splitlines()[-1:]}", flush=True)
@@ -49,13 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ref", default="HEAD", help="last commit of the range (default HEAD)")
     parser.add_argument("--commits", type=int, default=10, help="how many commits, oldest first (default 10)")
     parser.add_argument("--out", type=Path, required=True, help="results folder the run folders are written into")
+    parser.add_argument("--lock", type=Path, default=None, help="hold this flock file during each sweep (shared benchmark machines)")
     args = parser.parse_args(own)
     commits = git(args.repo, "rev-list", "--first-parent", f"-{args.commits}", "--reverse", args.ref).split()
     args.out.mkdir(parents=True, exist_ok=True)
     for index, commit in enumerate(commits, 1):
         subject = git(args.repo, "log", "-1", "--format=%s", commit)[:70]
         print(f"[{index}/{len(commits)}] {commit[:12]} {subject}", flush=True)
-        code, seconds = sweep_at(args.repo, commit, args.out.resolve(), sweep_args)
+        code, seconds = sweep_at(args.repo, commit, args.out.resolve(), sweep_args, args.lock)
         print(f"  exit {code} in {seconds:.0f} s", flush=True)
     return 0
 

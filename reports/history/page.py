@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..html import Column, Section, anchor, esc, figure, page, table
-from ..plots import format_bytes, format_seconds
+from ..units import format_bytes, format_seconds
 from .plots import history_figure
 from .series import SERIES_KEY, History
 

@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..plots import STYLE, format_bytes, format_seconds, to_svg  # noqa: E402
+from ..plots.style import STYLE, to_svg  # noqa: E402
+from ..units import format_bytes, format_seconds  # noqa: E402
 
 MAX_LABELS = 24  # commit labels on the x axis; more commits get every n-th label
 
