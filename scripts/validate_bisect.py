@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         print(done.stdout + done.stderr)
         found = re.search(r"first bad commit: ([0-9a-f]{40})", done.stdout)
-        runs = re.search(r"(\d+) gate runs", done.stdout)
+        runs = re.search(r"gate bisect: (\d+) gate runs for", done.stdout)
         named = found.group(1) if found else None
         print(f"injected at commit {args.slow_at} ({shas[args.slow_at][:12]}); bisect named "
               f"{named[:12] if named else 'nothing'} ({'right' if named == shas[args.slow_at] else 'WRONG'}) with "
