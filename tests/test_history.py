@@ -132,3 +132,25 @@ def test_confirm_runs_the_paired_gate_and_stores_its_verdicts(store_url, tmp_pat
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(gate_verdicts)).scalar() == 1
     engine.dispose()
+
+
+def test_normalizing_by_the_in_run_matmul_removes_a_slower_machine(tmp_path, capsys):
+    """From commit 7 on the machine is twice as slow: the kernels and the in-run matmul alike. Raw times step, normalized ones do not."""
+    shas = make_repo(tmp_path / "repo", 12)
+    rng = np.random.default_rng(5)
+    for index, sha in enumerate(shas):
+        slow = 2.0 if index >= 7 else 1.0
+        run_id = f"run-{index:02d}"
+        record = cell_record(run_id, "naive", 64, 1e-3 * slow * np.exp(rng.normal(0, 0.01)), commit=sha, peak_flops=1e10 / slow)
+        write_run(tmp_path / "results", run_id, [record], commit=sha)
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    engine = open_store(url)
+    ingest_paths(engine, [tmp_path / "results"])
+    engine.dispose()
+    common = ["--store", url, "--repo", str(tmp_path / "repo"), "--machine", "testhost"]
+    assert history_main([*common, "--out", str(tmp_path / "raw")]) == 0
+    assert history_main([*common, "--normalize", "--out", str(tmp_path / "normalized")]) == 0
+    raw, normalized = pd.read_csv(tmp_path / "raw" / "steps.csv"), pd.read_csv(tmp_path / "normalized" / "steps.csv")
+    assert len(raw) == 1 and raw["bad_commit"][0] == shas[7] and abs(raw["change"][0] - 1.0) < 0.05
+    assert normalized.empty
+    assert history_main([*common, "--machine", "elsewhere", "--out", str(tmp_path / "none")]) == 2
