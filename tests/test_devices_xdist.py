@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -35,7 +36,7 @@ def test_each_worker_owns_its_devices_and_all_write_one_run(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "gw0 → cuda:0, gw1 → cuda:1, gw2 → cpu, gw3 → nothing" in result.stdout
     assert "Benchmarks are automatically disabled" not in result.stdout + result.stderr
-    runs = list((tmp_path / "results").iterdir())
+    runs = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
     assert len(runs) == 1, runs  # every worker wrote into the controller's run
     run = runs[0]
     by_file = {f.name: [json.loads(line) for line in f.read_text().splitlines()] for f in run.glob("cells*.jsonl")}
@@ -46,6 +47,8 @@ def test_each_worker_owns_its_devices_and_all_write_one_run(tmp_path):
     every = [r for rows in by_file.values() for r in rows]
     assert Counter(r["problem"]["device"] for r in every) == {"cpu": 2, "cuda:0": 2, "cuda:1": 2}
     assert len({r["cell_id"] for r in every}) == 6 and {r["run_id"] for r in every} == {run.name}
+    with sqlite3.connect(tmp_path / "results" / "attnbench.sqlite") as store:  # the controller stored every worker's cells
+        assert store.execute("SELECT count(*) FROM cells WHERE run_id = ?", (run.name,)).fetchone()[0] == 6
     cpu = [r for r in every if r["problem"]["device"] == "cpu"]
     assert all(r["status"] == "ok" and r["time"]["rounds"] >= 2 and r["time"]["median"] > 0 for r in cpu)
     assert all(r["device_peak_bandwidth"] > 0 and r["bandwidth_fraction"] > 0 for r in cpu)

@@ -45,7 +45,7 @@ def test_smoke_sweep_records_every_cell(tmp_path):
         assert r["problem"]["mask"] == "causal" and r["machine"]["torch"]
     skipped = [r for r in rows if r["status"] == "skipped"]
     assert skipped[0]["impl"] == "sdpa-efficient" and skipped[0]["reason_code"] == "backend"
-    run_dirs = list((tmp_path / "results").iterdir())
+    run_dirs = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]  # beside them: the results store, attnbench.sqlite
     assert (run_dirs[0] / "run.json").exists()
     saved = list((tmp_path / "storage").rglob("*.json"))
     assert saved, "pytest-benchmark storage was not written"
