@@ -1,6 +1,6 @@
 """Run a small sweep at each of the last N commits of a ref, each in a temporary git worktree, to build a history.
 
-    python scripts/sweep_commits.py --commits 12 --out /tmp/history-runs -- --attn-preset smoke --attn-impls naive,sdpa
+    python scripts/sweep_commits.py --commits 14 --threads 1 --out /tmp/history-runs -- --attn-preset smoke --attn-impls naive,sdpa
     python -m reports ingest /tmp/history-runs --store sqlite:////tmp/history.sqlite
     python -m reports history --store sqlite:////tmp/history.sqlite --out /tmp/history-page
 
