@@ -2,9 +2,8 @@
 
 Registered by ``bench.plugin``. It adds:
 
-- ``--attn-threads N|all``: torch's intra-op threads for the whole run (default all available CPUs),
-  with glibc's malloc thresholds pinned (bench/process_state.py); both recorded in run.json
-  ``process_state``;
+- ``--attn-threads N|all``: torch's intra-op threads for the whole run (default all available CPUs), and
+  ``--attn-allocator pinned|glibc`` (bench/process_state.py); both recorded in run.json ``process_state``;
 - the load around the run (run.json ``load``, bench/load.py; each cell's own ``load`` is recorded by
   bench/run_cell.py around its timed rounds);
 - ``--attn-repeat N``: every cell N times, repeat after repeat, each in a shuffled order
@@ -32,8 +31,9 @@ def pytest_addoption(parser):
     group = parser.getgroup("attnbench")
     add_option(group, "--attn-threads", default=None,
                help="torch intra-op threads for the whole sweep: a number or 'all' (default: all CPUs this process may use)")
-    add_option(group, "--attn-allocator", default="pinned", choices=("pinned", "glibc"),
-               help="pinned (default): fixed glibc malloc mmap/trim thresholds for the whole sweep; glibc: glibc's moving defaults")
+    # glibc by default: pinning helped the gate's workers, but sweeps' A/A runs here did not show it (docs/reproducibility.md)
+    add_option(group, "--attn-allocator", default="glibc", choices=("glibc", "pinned"),
+               help="glibc (default): glibc's moving malloc thresholds; pinned: mmap/trim thresholds fixed for the whole sweep")
     add_option(group, "--attn-repeat", default=None,
                help="measure the grid N times, each repeat in a shuffled cell order; the report shows confidence intervals")
 

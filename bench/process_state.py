@@ -1,16 +1,17 @@
-"""The process state a sweep measures in: intra-op threads fixed, glibc's malloc thresholds pinned.
+"""The process state a sweep measures in: intra-op threads fixed and, on request, glibc's malloc thresholds pinned.
 
 Both are set once, when the plugin configures the session, and recorded in run.json (``process_state``):
 
 - **Threads** (``--attn-threads``, default: every CPU this process may use). torch's intra-op pool
   is fixed for the whole run so that every cell is measured with the same parallelism, and the
   count is on the record: a result with 1 thread is not comparable with one with 2.
-- **Allocator** (glibc only). By default glibc moves its mmap threshold up as large blocks are
+- **Allocator** (glibc only; ``--attn-allocator pinned``, off by default). glibc moves its mmap threshold up as large blocks are
   freed and trims the heap top above a moving threshold, so whether a kernel's score-sized
   buffers come from the heap or from fresh, zero-filled pages depends on what the process
   allocated before: the same call took 1.9 or 3.6 ms in two processes. The gate's workers pin the
   thresholds through the environment (read when a process starts); a sweep is already running when
-  the plugin loads, so it calls ``mallopt``, which also turns the moving threshold off.
+  the plugin loads, so it calls ``mallopt``, which also turns the moving threshold off. Sweeps' A/A
+  runs on a heavily loaded machine did not show it helping (docs/reproducibility.md), so it is opt-in.
 """
 
 from __future__ import annotations
