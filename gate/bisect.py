@@ -114,7 +114,9 @@ def bisect(commits: list[str], good: str, runner: Runner, say: Callable[[str], N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m reports gate bisect", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="python -m reports gate bisect",
+                                     description="The first commit between --good and --bad where the selected cells regress, "
+                                                 "found with paired gate runs (about log2 of the commit count).",
                                      epilog="Any other option (--attn-impls, --attn-seq-lens, --floor, --pairs ...) goes to every gate run.")
     parser.add_argument("--good", required=True, metavar="REF", help="a commit where the selection was fine")
     parser.add_argument("--bad", required=True, metavar="REF", help="a later commit where it is slower")
