@@ -124,3 +124,8 @@ def test_approx_means_overlapping_intervals():
     group = pd.DataFrame({"impl": ["a", "b", "c"], "time.ci_low": [1.0, 1.05, 1.3], "time.ci_high": [1.1, 1.2, 1.4],
                           "time.q1": [1.0, 1.0, 1.0], "time.q3": [2.0, 2.0, 2.0]})
     assert within_noise(group, "a") == ["b"]  # the IQRs would say all three
+
+
+def test_repeats_interval_stays_within_the_rounds_measured():
+    low, high, _ = median_interval([5e-5, 4.5e-2], [4e-5, 5e-5, 6e-5, 4.4e-2, 4.5e-2, 4.6e-2], reported=2.3e-2)
+    assert (low, high) == (4e-5, 4.6e-2)  # t(0.975, 1) = 12.7 alone would give about 1e-22 .. 1e15 s

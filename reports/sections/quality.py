@@ -46,8 +46,12 @@ def banner(ctx: ReportContext) -> str:
     lines = []
     for run, reasons in contended:
         competing = competitors_text(run.get("load") or {})
+        threads = (run.get("process_state") or {}).get("threads") or 0
+        hint = (f" It ran {threads} intra-op threads: on busy cores threads that wait for each other at every barrier can "
+                "take many times longer than one; <code>--attn-threads 1</code> measures such a machine more steadily."
+                if threads > 1 else "")
         lines.append(f"<li><b>{esc(run.get('run_id'))}</b>: {esc('; '.join(reasons))}"
-                     + (f". Busiest other processes: {esc(competing)}" if competing else "") + "</li>")
+                     + (f". Busiest other processes: {esc(competing)}." if competing else ".") + hint + "</li>")
     return (f'<div class="banner" style="{BANNER_STYLE}"><b class="warn">Measured on a contended machine.</b> '
             "Other jobs had the CPUs while these cells were timed, so times are slower and noisier than on an idle machine "
             "and may not hold on another run; compare with care, and prefer intervals (run with <code>--attn-repeat 3</code>)."
