@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .answer import reading_order, with_questions
 from .context import make_context
 from .frame import tidy_frame
 from .html import page
@@ -12,9 +13,22 @@ from .plots import palette
 from .quality import assess
 from .repeats import combine_repeats
 from .sections import ORDER
+from .verdict import verdicts
 
 DEFAULT_BASELINE = "sdpa"
 GENERATED = Path(__file__).resolve().parent / "generated"
+SUMMARY = "summary.txt"  # the run's verdict, one paragraph per device, beside the page
+
+
+def with_counted(frame, ran):
+    """The frame as cells.csv has it: ``question``, ``counted`` (the measurement the page counts for its cell),
+    ``front`` (on its shape's Pareto front, as drawn) and ``error_rank`` (the error the front ranks)."""
+    frame = with_questions(frame)
+    frame["counted"] = frame.index.isin(ran.index)
+    frame["front"] = False
+    frame.loc[ran.index, "front"] = ran["front"].astype(bool)
+    frame["error_rank"] = ran["error_rank"].reindex(frame.index)
+    return frame
 
 
 def build_report(results: list[str | Path], out_dir: str | Path, baseline: str = DEFAULT_BASELINE) -> Path:
@@ -31,8 +45,9 @@ def build_from(loaded: Results, out_dir: str | Path, baseline: str = DEFAULT_BAS
     out_dir = Path(out_dir)
     frame = tidy_frame(assess(combine_repeats(loaded.records)))  # repeats merged with intervals; quality flags
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_dir / "cells.csv", index=False)
     ctx = make_context(frame, loaded.runs, baseline, palette(frame["impl"]), out_dir, loaded.notes)
+    with_counted(frame, ctx.ran).to_csv(out_dir / "cells.csv", index=False)
+    (out_dir / SUMMARY).write_text("\n\n".join(verdicts(reading_order(ctx.answer))) + "\n", encoding="utf-8")
     sections = [s for s in (module.render(ctx) for module in ORDER) if s is not None]
     machines = sorted(set(frame["machine"]))
     devices = sorted(set(frame["device_label"]))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .answer import AnswerRow, answer_rows, with_questions
 from .frame import latest_measurements, measured
 from .pareto import non_dominated
 
@@ -21,6 +22,7 @@ class ReportContext:
     colours: dict[str, str]
     out_dir: Path
     notes: list[str] = field(default_factory=list)
+    answer: list[AnswerRow] = field(default_factory=list)  # reports.answer: the picks at the top of the page
 
     @property
     def has_baseline(self) -> bool:
@@ -79,4 +81,5 @@ def make_context(frame: pd.DataFrame, runs: list[dict], baseline: str, colours: 
     if repeated:
         notes.append(f"{repeated} cell(s) were measured more than once (several runs or suites on the same device and shape): "
                      "fronts, scaling and speed-ups use the latest measurement of each; all are in cells.csv.")
-    return ReportContext(frame, with_fronts(ran), runs, baseline, colours, out_dir, notes)
+    ran = with_fronts(with_questions(ran))
+    return ReportContext(frame, ran, runs, baseline, colours, out_dir, notes, answer_rows(ran))

@@ -88,6 +88,9 @@ figcaption { font-size: 12.5px; color: #555; max-width: 1100px; }
 .front { font-weight: 600; }
 .warn { color: #8a1c12; font-weight: 600; }
 .tie { color: #8a5a00; }
+.same { color: #666; font-style: italic; }
+p.verdict { max-width: 1100px; background: #f2f7ff; border-left: 4px solid #0b57d0; padding: 6px 10px; margin: 8px 0; }
+table.answer td { min-width: 90px; }
 .nowrap { white-space: nowrap; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }
 .card { border: 1px solid #e2e2e2; border-radius: 6px; padding: 6px 12px; min-width: 120px; }

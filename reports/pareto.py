@@ -51,41 +51,56 @@ ERROR_BUDGETS = (1e-5, 1e-3, 1e-2)
 
 
 BUDGET_HELP = {
-    "fastest": "lowest median time, no constraint",
-    "fastest exact": "lowest median time among exact implementations (error within the dtype's rounding tolerance)",
+    "fastest": "lowest median time with the exact answer (error within the dtype's rounding tolerance); "
+               "only where no cell has it, the lowest regardless of error (said in the cell)",
+    "fastest exact": "lowest median time among exact implementations",
     "fastest, error ≤ x": "lowest median time with relative L2 error against the float64 oracle at most x",
-    "least memory": "lowest peak memory (ties: faster first)",
-    "fastest in ½ baseline's memory": "lowest median time using at most half of the baseline's peak memory",
+    "least memory": "lowest peak memory with the exact answer (ties: faster first)",
+    "fastest in ½ baseline's memory": "lowest median time with the exact answer using at most half of the baseline's peak memory",
     "most accurate": "lowest error, rounding-level differences counted as equal (ties: faster first)",
 }
 
 
-def budget_picks(group: pd.DataFrame, baseline: str | None = None) -> list[Pick]:
+def within_tolerance(group: pd.DataFrame, tolerance: float) -> pd.Series:
+    """Cells with the problem's exact answer: an exact implementation, or an error within the rounding tolerance."""
+    exact = group["exact"].fillna(False).astype(bool)
+    return exact | (group["error"] <= tolerance)
+
+
+def budget_picks(group: pd.DataFrame, baseline: str | None = None, tolerance: float | None = None) -> list[Pick]:
     """For one shape group (cells that ran): which implementation to choose under common budgets (see BUDGET_HELP).
 
-    Expects columns impl, time_s, memory_bytes, error, exact. Time is the median; memory the peak.
+    Expects columns impl, time_s, memory_bytes, error, exact. Time is the median; memory the peak. A pick never
+    ignores error: the budgets that state none consider only cells with the exact answer (``within_tolerance``;
+    ``tolerance`` defaults to the largest ``tolerance.rel_l2`` the cells recorded).
     """
     picks: list[Pick] = []
     if group.empty:
         return picks
+    if tolerance is None:
+        recorded = pd.to_numeric(group.get("tolerance.rel_l2", pd.Series(dtype=float)), errors="coerce").dropna()
+        tolerance = float(recorded.max()) if len(recorded) else 0.0
     by_time = group.sort_values(["time_s", "impl"], kind="mergesort")
-    picks.append(_pick("fastest", by_time))
+    answered = by_time[within_tolerance(by_time, tolerance)]
+    if answered.empty:
+        answered = by_time
+        picks.append(_pick("fastest", by_time, "no cell has the exact answer: the fastest regardless of error"))
+    else:
+        picks.append(_pick("fastest", answered))
     exact = by_time[by_time["exact"].fillna(False).astype(bool)]
-    if len(exact) and len(exact) != len(by_time):
+    if len(exact):
         picks.append(_pick("fastest exact", exact))
     errors = by_time["error"]
-    if errors.notna().any() and (~by_time["exact"].fillna(False).astype(bool)).any():
+    if errors.notna().any():
         for limit in ERROR_BUDGETS:
-            picks.append(_pick(f"fastest, error ≤ {limit:g}", by_time[errors <= limit]))
-    memory = by_time["memory_bytes"]
+            picks.append(_pick(f"fastest, error ≤ {limit:g}", by_time[errors <= max(limit, tolerance)]))
+    memory = answered["memory_bytes"]
     if memory.notna().any():
-        by_memory = by_time[memory.notna()].sort_values(["memory_bytes", "time_s", "impl"], kind="mergesort")
-        picks.append(_pick("least memory", by_memory))
+        picks.append(_pick("least memory", answered[memory.notna()].sort_values(["memory_bytes", "time_s", "impl"], kind="mergesort")))
         if baseline is not None and (by_time["impl"] == baseline).any():
             base_memory = by_time.loc[by_time["impl"] == baseline, "memory_bytes"].iloc[0]
             if pd.notna(base_memory) and base_memory > 0:
-                picks.append(_pick(f"fastest in ½ {baseline}'s memory",
-                                   by_time[memory <= base_memory / 2]))
+                picks.append(_pick(f"fastest in ½ {baseline}'s memory", answered[memory <= base_memory / 2]))
     if errors.notna().any():
         rank = "error_rank" if "error_rank" in by_time else "error"  # rounding-level differences are not accuracy
         by_error = by_time[errors.notna()].sort_values([rank, "time_s", "impl"], kind="mergesort")
@@ -93,11 +108,11 @@ def budget_picks(group: pd.DataFrame, baseline: str | None = None) -> list[Pick]
     return picks
 
 
-def _pick(budget: str, ordered: pd.DataFrame) -> Pick:
+def _pick(budget: str, ordered: pd.DataFrame, note: str = "") -> Pick:
     if ordered.empty:
         return Pick(budget, None, None, "nothing measured meets this budget", ())
     row = ordered.iloc[0]
-    return Pick(budget, str(row["impl"]), row, eligible=tuple(ordered["impl"]))
+    return Pick(budget, str(row["impl"]), row, note, eligible=tuple(ordered["impl"]))
 
 
 def within_noise(group: pd.DataFrame, impl: str) -> list[str]:

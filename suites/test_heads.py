@@ -17,6 +17,8 @@ SUITE = "heads"
 HEAD_COUNTS = (1, 2, 4, 8, 16, 32)
 HEAD_SCHEMES = ("custom", "custom[heads=talking]", "custom[prune=2/8]", "custom[prune=4/8]", "custom[prune=6/8]",
                 "custom[route=1]", "custom[route=2]", "custom[route=4]")
+# Pruned and routed heads and a local window: what the composable attention trades for speed.
+DESIGN_VARIANTS = ("custom[prune=4/8]", "custom[route=2]", "custom[window=64]")
 
 GRIDS = {
     "smoke": [
@@ -28,6 +30,9 @@ GRIDS = {
              kv_heads=("h", "h/4", 1)),
         Grid(impls=HEAD_SCHEMES, seq_lens=(1024,), model_dims=(512,), heads=(8,)),
     ],
+    # The default presets: design-space variants on the core grid's causal shape (they share its fronts).
+    "cpu": [Grid(impls=DESIGN_VARIANTS, seq_lens=(1024, 4096), masks=("causal",))],
+    "gpu": [Grid(impls=DESIGN_VARIANTS, seq_lens=(1024, 4096, 16384), masks=("causal",), dtypes=("bfloat16",))],
 }
 
 

@@ -33,6 +33,7 @@ from reports.summaries import TerminalSummary
 SUITE = "linear"
 MEMBERS = ("linear", "performer[m=256]", "performer-pytorch[m=256]", "linformer[k=256]", "nystrom[m=64]")
 CAUSAL_MEMBERS = ("linear", "performer[m=256]")
+DEFAULT_MEMBERS = ("linear", "performer[m=256]", "linformer[k=256]", "nystrom[m=64]")
 LENGTHS = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 SHORTER = tuple(n for n in LENGTHS if n <= 8192)
 
@@ -49,6 +50,15 @@ GRIDS = {
         Grid(impls=("performer-pytorch[m=256]",), seq_lens=SHORTER, masks=("causal",)),
         Grid(impls=("sdpa",) + MEMBERS, seq_lens=LENGTHS, modes=("fwd+bwd",)),
         Grid(impls=("sdpa",) + CAUSAL_MEMBERS, seq_lens=LENGTHS, masks=("causal",), modes=("fwd+bwd",)),
+    ],
+    # The default presets: the members on the core grid's shapes, so they share its fronts (sdpa comes from there).
+    "cpu": [
+        Grid(impls=DEFAULT_MEMBERS, seq_lens=(1024, 2048, 4096, 8192)),
+        Grid(impls=CAUSAL_MEMBERS, seq_lens=(1024, 2048, 4096, 8192), masks=("causal",)),
+    ],
+    "gpu": [
+        Grid(impls=DEFAULT_MEMBERS, seq_lens=(1024, 2048, 4096, 8192, 16384, 32768), dtypes=("bfloat16",)),
+        Grid(impls=CAUSAL_MEMBERS, seq_lens=(1024, 2048, 4096, 8192, 16384, 32768), masks=("causal",), dtypes=("bfloat16",)),
     ],
 }
 

@@ -34,6 +34,9 @@ BASELINE = "sdpa"
 BIGBIRD = f"bigbird[block={BLOCK},window=3,globals=2,random=3,seed=0]"
 LAYOUTS = (f"strided[block={BLOCK}]", f"fixed[block={BLOCK}]", BIGBIRD, f"longformer[w={WINDOW},globals=0]")
 EXACT_SPARSE = ("sdpa", "banded", f"block-sparse[block={BLOCK}]", "flex")
+# In the default presets: a window and a block layout on our kernels, lucidrains' window, and their FlexAttention versions.
+DEFAULT_CAUSAL = (OURS, FLEX, PEER, f"fixed[block={BLOCK}]", f"flex-fixed[block={BLOCK}]")
+DEFAULT_LENGTHS = {"cpu": (1024, 2048, 4096, 8192), "gpu": (1024, 2048, 4096, 8192, 16384, 32768)}
 
 GRIDS = {
     "smoke": [
@@ -51,6 +54,17 @@ GRIDS = {
         Grid(impls=EXACT_SPARSE, seq_lens=(4096,), masks=LAYOUTS),
         # Training: forward and backward (FlexAttention has no CPU backward; its cells say so).
         Grid(impls=(BASELINE, OURS, FLEX), seq_lens=(1024, 4096), masks=("causal",), modes=("fwd+bwd",)),
+    ],
+    # The default presets: representative members on the core grid's shapes, so they share its fronts (sdpa comes from there).
+    "cpu": [
+        Grid(impls=DEFAULT_CAUSAL, seq_lens=DEFAULT_LENGTHS["cpu"], masks=("causal",)),
+        Grid(impls=(BIGBIRD, f"flex-{BIGBIRD}"), seq_lens=DEFAULT_LENGTHS["cpu"]),
+        Grid(impls=EXACT_SPARSE, seq_lens=(1024, 4096, 8192), masks=(f"sliding-window[w={WINDOW}]",)),
+    ],
+    "gpu": [
+        Grid(impls=DEFAULT_CAUSAL, seq_lens=DEFAULT_LENGTHS["gpu"], masks=("causal",), dtypes=("bfloat16",)),
+        Grid(impls=(BIGBIRD, f"flex-{BIGBIRD}"), seq_lens=DEFAULT_LENGTHS["gpu"], dtypes=("bfloat16",)),
+        Grid(impls=EXACT_SPARSE, seq_lens=(4096, 16384), masks=(f"sliding-window[w={WINDOW}]",), dtypes=("bfloat16",)),
     ],
 }
 
