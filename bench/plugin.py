@@ -131,7 +131,10 @@ def attn(request):
     return session
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The run summary, the last thing a sweep prints (after pytest-benchmark's tables and the suites' summaries):
+    the results folder, the report's path and the verdict per device (the report's summary.txt)."""
     session = config.stash.get(SESSION_KEY, None)
     if session is None or is_worker(config):
         return
@@ -141,17 +144,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("-", "attnbench")
     terminalreporter.write_line(f"results: {run_dir}")
     if not config.getoption("attn_no_report"):
-        terminalreporter.write_line(build_report_line(run_dir, session.writer.run_id))
+        for line in build_report_lines(run_dir, session.writer.run_id):
+            terminalreporter.write_line(line)
 
 
-def build_report_line(run_dir: Path, run_id: str) -> str:
+def build_report_lines(run_dir: Path, run_id: str) -> list[str]:
+    """``report: PATH`` and the verdict paragraphs, or one line saying why no report was built."""
     try:
-        from reports.build import build_report
+        from reports.build import SUMMARY, build_report
     except ImportError:
-        return "report: the reports package is not available; results are in the folder above"
+        return ["report: the reports package is not available; results are in the folder above"]
     try:
         index = build_report([run_dir], ROOT / "reports" / "generated" / run_id)
     except Exception as exc:  # noqa: BLE001 - a failed report must not lose the run's results
-        return f"report: not built ({type(exc).__name__}: {exc})"
-    return f"report: {index}"
-
+        return [f"report: not built ({type(exc).__name__}: {exc})"]
+    summary = index.parent / SUMMARY
+    verdict = summary.read_text(encoding="utf-8").strip() if summary.exists() else ""
+    return [f"report: {index}", *([""] + verdict.splitlines() if verdict else [])]

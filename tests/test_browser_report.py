@@ -106,3 +106,25 @@ def test_the_detectors_catch_a_bad_page(tmp_path):
     _, stderr, net_log = chromium(tmp_path, bad, "--dump-dom")
     assert any("boom" in line for line in console_messages(stderr))
     assert "http://127.0.0.1:9/pixel.png" in page_requests(net_log)
+
+
+def test_the_answer_table_is_visible_in_the_first_viewport(report, tmp_path):
+    """The answer at the top of the page: its table is laid out inside the first screen at desktop width, and that region
+    of the real screenshot has ink (text on a table), not a blank area. Where it lies is found by painting the answer
+    tables magenta in a copy of the page."""
+    marked = tmp_path / "marked.html"
+    paint = "<style>table.answer, table.answer * { background: #ff00ff !important; color: #ff00ff !important; }</style>"
+    marked.write_text(report.read_text().replace("</head>", paint + "</head>", 1))
+    marked_png, plain_png = tmp_path / "marked.png", tmp_path / "plain.png"
+    chromium(tmp_path, marked, f"--screenshot={marked_png}")
+    chromium(tmp_path, report, f"--screenshot={plain_png}")
+    from PIL import Image
+
+    with Image.open(marked_png) as image:
+        rgb = np.asarray(image.convert("RGB"), dtype=int)
+    magenta = (rgb[..., 0] > 230) & (rgb[..., 1] < 40) & (rgb[..., 2] > 230)
+    assert magenta.mean() > 0.02, "the answer table is not in the first viewport"
+    rows, columns = np.nonzero(magenta)
+    region = screenshot_pixels(plain_png)[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    assert region.shape[0] > 60 and region.shape[1] > 300  # a table of several rows and columns, not a sliver
+    assert region.std() > 10 and (region < 160).mean() > 0.01  # text in it
