@@ -37,7 +37,8 @@ def render(ctx: ReportContext):
         cells = ran[ran["group"] == group].sort_values(["time_s", "impl"], kind="mergesort").copy()
         first = cells.iloc[0]
         suites = ", ".join(sorted(set(cells["suite"])))
-        title = f"{first['shape']}  ·  {first['device_label']}  ·  suite {suites}"
+        inputs = first.get("inputs") or "gaussian"
+        title = f"{first['shape']}  ·  {first['device_label']}  ·  {inputs} inputs  ·  suite {suites}"
         base = cells.loc[cells["impl"] == ctx.baseline, "time_s"]
         cells["speedup"] = float(base.iloc[0]) / cells["time_s"] if len(base) else float("nan")
         cells = add_interval_columns(cells, ctx.baseline)
@@ -45,7 +46,8 @@ def render(ctx: ReportContext):
         svg = pareto_figure(cells, ctx.colours, f"front-{index}", title, group_tolerance(cells, ctx.ran))
         caption = (f"{len(cells)} implementations; front over {first['front_axes']}; speed-up relative to {ctx.baseline}"
                    if len(base) else f"{len(cells)} implementations; front over {first['front_axes']}")
-        parts.append(f'<h3 id="{esc(group_anchor(group))}">{esc(first["shape"])} <small>· {esc(first["device_label"])}</small></h3>')
+        parts.append(f'<h3 id="{esc(group_anchor(group))}">{esc(first["shape"])} <small>· {esc(first["device_label"])} · '
+                     f'error measured on {esc(inputs)} inputs</small></h3>')
         parts.append(figure(svg, caption))
         parts.append(table(cells.to_dict("records"), CELL_COLUMNS))
     return Section("fronts", "Pareto fronts per shape", "".join(parts))
