@@ -8,7 +8,7 @@ fraction of (token, head) rows they compute.
     python -m pytest --benchmark-only --attn-preset design suites/test_heads.py
 """
 
-from bench.presets import Grid
+from bench.presets import REALISTIC_INPUTS, REALISTIC_LENGTHS, Grid
 from bench.run_cell import run_cell
 from impls import get
 from impls.custom.heads import head_kind
@@ -31,8 +31,11 @@ GRIDS = {
         Grid(impls=HEAD_SCHEMES, seq_lens=(1024,), model_dims=(512,), heads=(8,)),
     ],
     # The default presets: design-space variants on the core grid's causal shape (they share its fronts).
-    "cpu": [Grid(impls=DESIGN_VARIANTS, seq_lens=(1024, 4096), masks=("causal",))],
-    "gpu": [Grid(impls=DESIGN_VARIANTS, seq_lens=(1024, 4096, 16384), masks=("causal",), dtypes=("bfloat16",))],
+    "cpu": [Grid(impls=DESIGN_VARIANTS, seq_lens=(1024, 2048, 4096), masks=("causal",)),
+            Grid(impls=DESIGN_VARIANTS, seq_lens=REALISTIC_LENGTHS, masks=("causal",), inputs=REALISTIC_INPUTS)],
+    "gpu": [Grid(impls=DESIGN_VARIANTS, seq_lens=(1024, 2048, 4096, 16384), masks=("causal",), dtypes=("bfloat16",)),
+            Grid(impls=DESIGN_VARIANTS, seq_lens=REALISTIC_LENGTHS, masks=("causal",), dtypes=("bfloat16",),
+                 inputs=REALISTIC_INPUTS)],
 }
 
 

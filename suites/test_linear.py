@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from bench.oracle_check import sample_rows
-from bench.presets import Grid
+from bench.presets import REALISTIC_INPUTS, REALISTIC_LENGTHS, Grid
 from bench.run_cell import run_cell
 from bench.stash import SESSION_KEY
 from impls import errors, reference
@@ -55,10 +55,14 @@ GRIDS = {
     "cpu": [
         Grid(impls=DEFAULT_MEMBERS, seq_lens=(1024, 2048, 4096, 8192)),
         Grid(impls=CAUSAL_MEMBERS, seq_lens=(1024, 2048, 4096, 8192), masks=("causal",)),
+        Grid(impls=DEFAULT_MEMBERS, seq_lens=REALISTIC_LENGTHS, inputs=REALISTIC_INPUTS),
+        Grid(impls=CAUSAL_MEMBERS, seq_lens=REALISTIC_LENGTHS, masks=("causal",), inputs=REALISTIC_INPUTS),
     ],
     "gpu": [
         Grid(impls=DEFAULT_MEMBERS, seq_lens=(1024, 2048, 4096, 8192, 16384, 32768), dtypes=("bfloat16",)),
         Grid(impls=CAUSAL_MEMBERS, seq_lens=(1024, 2048, 4096, 8192, 16384, 32768), masks=("causal",), dtypes=("bfloat16",)),
+        Grid(impls=DEFAULT_MEMBERS, seq_lens=REALISTIC_LENGTHS, dtypes=("bfloat16",), inputs=REALISTIC_INPUTS),
+        Grid(impls=CAUSAL_MEMBERS, seq_lens=REALISTIC_LENGTHS, masks=("causal",), dtypes=("bfloat16",), inputs=REALISTIC_INPUTS),
     ],
 }
 

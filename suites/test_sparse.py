@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.presets import Grid
+from bench.presets import REALISTIC_INPUTS, REALISTIC_LENGTHS, Grid
 from bench.run_cell import run_cell
 from bench.stash import SESSION_KEY
 from reports.summaries import TerminalSummary
@@ -36,6 +36,7 @@ LAYOUTS = (f"strided[block={BLOCK}]", f"fixed[block={BLOCK}]", BIGBIRD, f"longfo
 EXACT_SPARSE = ("sdpa", "banded", f"block-sparse[block={BLOCK}]", "flex")
 # In the default presets: a window and a block layout on our kernels, lucidrains' window, and their FlexAttention versions.
 DEFAULT_CAUSAL = (OURS, FLEX, PEER, f"fixed[block={BLOCK}]", f"flex-fixed[block={BLOCK}]")
+REALISTIC_CAUSAL = (OURS, PEER, f"fixed[block={BLOCK}]")
 DEFAULT_LENGTHS = {"cpu": (1024, 2048, 4096, 8192), "gpu": (1024, 2048, 4096, 8192, 16384, 32768)}
 
 GRIDS = {
@@ -60,6 +61,9 @@ GRIDS = {
         Grid(impls=DEFAULT_CAUSAL, seq_lens=DEFAULT_LENGTHS["cpu"], masks=("causal",)),
         Grid(impls=(BIGBIRD, f"flex-{BIGBIRD}"), seq_lens=DEFAULT_LENGTHS["cpu"]),
         Grid(impls=EXACT_SPARSE, seq_lens=(1024, 4096, 8192), masks=(f"sliding-window[w={WINDOW}]",)),
+        # Errors on realistic inputs; the FlexAttention versions compute the same patterns (their error is our kernels').
+        Grid(impls=REALISTIC_CAUSAL, seq_lens=REALISTIC_LENGTHS, masks=("causal",), inputs=REALISTIC_INPUTS),
+        Grid(impls=(BIGBIRD,), seq_lens=REALISTIC_LENGTHS, inputs=REALISTIC_INPUTS),
     ],
     "gpu": [  # the layouts' FlexAttention versions at every other length: each length is one more compile
         Grid(impls=DEFAULT_CAUSAL[:4], seq_lens=DEFAULT_LENGTHS["gpu"], masks=("causal",), dtypes=("bfloat16",)),
@@ -67,6 +71,8 @@ GRIDS = {
         Grid(impls=(BIGBIRD,), seq_lens=DEFAULT_LENGTHS["gpu"], dtypes=("bfloat16",)),
         Grid(impls=(f"flex-{BIGBIRD}",), seq_lens=DEFAULT_LENGTHS["gpu"][1::2], dtypes=("bfloat16",)),
         Grid(impls=EXACT_SPARSE, seq_lens=(4096, 16384), masks=(f"sliding-window[w={WINDOW}]",), dtypes=("bfloat16",)),
+        Grid(impls=REALISTIC_CAUSAL, seq_lens=REALISTIC_LENGTHS, masks=("causal",), dtypes=("bfloat16",), inputs=REALISTIC_INPUTS),
+        Grid(impls=(BIGBIRD,), seq_lens=REALISTIC_LENGTHS, dtypes=("bfloat16",), inputs=REALISTIC_INPUTS),
     ],
 }
 
