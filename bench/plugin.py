@@ -131,10 +131,17 @@ def attn(request):
     return session
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """The run summary, the last thing a sweep prints (after pytest-benchmark's tables and the suites' summaries):
-    the results folder, the report's path and the verdict per device (the report's summary.txt)."""
+    """The run summary, the last thing a sweep prints: after pytest-benchmark's tables, the suites' summaries and
+    pytest's own short summary (the outermost wrapper of the hook runs its second half last), the results folder,
+    the report's path and the verdict per device (the report's summary.txt)."""
+    result = yield
+    print_run_summary(terminalreporter, config)
+    return result
+
+
+def print_run_summary(terminalreporter, config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is None or is_worker(config):
         return

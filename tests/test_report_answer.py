@@ -182,13 +182,14 @@ def test_the_run_summary_is_the_last_thing_a_sweep_prints(tmp_path):
     command = [sys.executable, "-m", "pytest", "suites/test_core.py", "--benchmark-only", "-q", "-p", "no:cacheprovider",
                "--attn-results", str(tmp_path / "results"), "--attn-preset", "smoke", "--attn-impls", "sdpa,naive",
                "--attn-seq-lens", "64", "--attn-heads", "2", "--attn-kv-heads", "h", "--attn-head-dims", "16",
-               "--attn-masks", "causal", "--attn-modes", "fwd"]
+               "--attn-masks", "causal", "--attn-modes", "fwd", "-rA"]  # -rA: pytest's short summary lists every test
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     table = next(i for i, line in enumerate(lines) if line.startswith("Name (time in"))  # pytest-benchmark's table
     report = next(i for i, line in enumerate(lines) if line.startswith("report: "))
     verdict = next(i for i, line in enumerate(lines) if "use " in line and "at every length measured" in line)
-    assert table < report < verdict
+    short_summary = next(i for i, line in enumerate(lines) if "short test summary info" in line)
+    assert table < short_summary < report < verdict
     # After the verdict only pytest's own closing line ("2 passed in ...").
     assert [line for line in lines[verdict + 1:] if line.strip() and " passed" not in line] == []
