@@ -38,3 +38,15 @@ class WrongAnswer(Impl):
 
     def build(self, problem, q, k, v):
         return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
+
+
+@register
+class SlowToBuild(Impl):
+    name = "test-slow-build"
+    description = "takes a minute to set up, so a test can interrupt a sweep mid-cell (test only)"
+
+    def build(self, problem, q, k, v):
+        import time
+
+        time.sleep(60)
+        return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v)
