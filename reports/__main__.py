@@ -35,6 +35,8 @@ def build_main(argv: list[str]) -> int:
     except ConnectionError as exc:
         print(f"reports build: {exc}", file=sys.stderr)
         return 1
+    for note in loaded.notes:  # on the page too; said here so a damaged file is never read in silence
+        print(f"reports build: note: {note}", file=sys.stderr)
     impls = sorted({str(r.get("impl")) for r in loaded.records})
     if args.baseline is not None and args.baseline not in impls:
         print(f"reports build: --baseline {args.baseline!r} is not in these results (available: {', '.join(impls)})", file=sys.stderr)

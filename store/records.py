@@ -17,6 +17,8 @@ from pathlib import Path
 SCHEMA_VERSION = 1
 # Keys every cell record has; enough to tell a record from other JSON.
 REQUIRED_KEYS = ("impl", "problem", "status")
+# Problem fields a report cannot do without (Problem.to_dict() writes them all).
+REQUIRED_PROBLEM_FIELDS = ("batch", "seq_len", "heads", "head_dim", "dtype", "device", "mode")
 
 
 # A problem's own fields in a record (Problem.to_dict()); any other key is an extra a suite attached (model_dim...).
@@ -178,6 +180,10 @@ def check_record(data, where: str) -> CellRecord:
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing or not isinstance(data.get("problem"), dict):
         raise RecordFileError(f"{where} is not a cell record (missing {', '.join(missing) or 'problem object'})")
+    missing = [f"problem.{key}" for key in REQUIRED_PROBLEM_FIELDS if key not in data["problem"]]
+    if missing:
+        raise RecordFileError(f"{where} is a cell record without {', '.join(missing)} (every record's problem has "
+                              f"{', '.join(REQUIRED_PROBLEM_FIELDS)})")
     check_schema(data.get("schema"), where)
     return CellRecord.from_dict(data)
 
@@ -200,27 +206,47 @@ class CellFile:
 
 
 def read_cells(path: str | Path) -> CellFile:
-    """Every record of one ``cells*.jsonl``. An interrupted run's half-written last line is left out with a note;
-    anything else that is not a record raises RecordFileError naming the file and line."""
+    """Every record of one ``cells*.jsonl``. A damaged line (a write torn by a full disk or a kill, anywhere in the
+    file) is left out with a note, and a whole record glued after it is kept; a file with no record at all, or
+    a JSON line that is not a record, raises RecordFileError naming the file and line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise RecordFileError(f"{path}: not a text file (expected one cell record per line)") from None
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise RecordFileError(f"{path}: cannot be read ({exc.strerror})") from None
-    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
-    result = CellFile([], [])
-    for position, (number, line) in enumerate(numbered):
+    result, damaged = CellFile([], []), []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
             data = json.loads(line)
         except json.JSONDecodeError:
-            if position == len(numbered) - 1 and result.records:
-                result.notes.append(f"{path}: line {number} is incomplete (interrupted run?) and was left out")
-                continue
-            raise RecordFileError(f"{path}: line {number} is not JSON (expected one cell record per line)") from None
+            damaged.append(number)
+            glued = record_at_end(line)
+            if glued is not None:
+                result.records.append(check_record(glued, f"{path}: line {number}"))
+            continue
         result.records.append(check_record(data, f"{path}: line {number}"))
+    if damaged and not result.records:
+        raise RecordFileError(f"{path}: line {damaged[0]} is not JSON (expected one cell record per line)")
+    if damaged:
+        listed = ", ".join(str(n) for n in damaged[:5]) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+        result.notes.append(f"{path}: line {listed} {'is' if len(damaged) == 1 else 'are'} incomplete (a torn write: "
+                            "interrupted run or full disk?) and left out; every whole record was read")
     return result
+
+
+def record_at_end(line: str) -> dict | None:
+    """The whole record a damaged line ends with, when a torn write was glued to the next record."""
+    start = line.find('{"', 1)
+    while start != -1:
+        try:
+            data = json.loads(line[start:])
+        except json.JSONDecodeError:
+            start = line.find('{"', start + 1)
+            continue
+        return data if isinstance(data, dict) and all(key in data for key in REQUIRED_KEYS) else None
+    return None
 
 
 def read_run_info(path: str | Path) -> RunInfo:
