@@ -53,8 +53,9 @@ def parse_mode(text: str) -> str:
 def parse_mask_name(text: str) -> str:
     from impls import parse_mask
 
-    if "lengths" not in text:  # names only; shapes are checked per cell
-        parse_mask(text, 1, 16, 16)
+    mask = parse_mask(text, 1, 16, 16)  # names and values; what depends on the shape is checked per cell
+    if mask is not None:
+        mask.check_values()
     return text
 
 
@@ -65,6 +66,20 @@ def parse_inputs_name(text: str) -> str:
         return check_inputs(text)
     except ValueError as exc:
         raise ValueError(f"--attn-inputs: {exc}") from None
+
+
+SEED_MAX = 2**63 - 1  # what every generator the implementations seed (torch, random, numpy's 64-bit) accepts
+
+
+def parse_seed(text: object) -> int:
+    """``--attn-seed``: an integer in 0..2**63-1 (said in one line, not argparse's usage block)."""
+    try:
+        seed = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"--attn-seed: {text!r} is not an integer (accepted: 0 to {SEED_MAX})") from None
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"--attn-seed: {seed} is out of range (accepted: 0 to {SEED_MAX})")
+    return seed
 
 
 def parse_impl_name(text: str) -> str:
@@ -111,6 +126,8 @@ def parse_devices(text: str) -> list[str]:
     gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     if text.strip() == "all":
         return ["cpu"] + gpus
+    if not split_list(text):
+        raise ValueError(f"--attn-devices: no device in {text!r} (expected {DEVICES_HELP})")
     devices = []
     for item in split_list(text):
         device = parse_device(item)
@@ -135,8 +152,15 @@ def parse_overrides(options: dict[str, str | None]) -> dict[str, tuple]:
     overrides: dict[str, tuple] = {}
     for axis in AXES:
         text = options.get(axis.dest)
-        if text:
-            overrides[axis.field] = tuple(axis.parse(item) for item in split_list(text))
+        if text is None:
+            continue
+        items = split_list(text)
+        if not items:
+            raise ValueError(f"--attn-{axis.option}: no value in {text!r} (expected {axis.help})")
+        try:
+            overrides[axis.field] = tuple(axis.parse(item) for item in items)
+        except ValueError as exc:
+            raise ValueError(str(exc) if str(exc).startswith("--attn-") else f"--attn-{axis.option}: {exc}") from None
             if axis.field == "impls":
                 select(list(overrides["impls"]))  # unknown names fail now, with the list of known ones
     for heads in overrides.get("heads", ()):
@@ -194,7 +218,7 @@ def add_sweep_options(group, default_results: str) -> None:
     for axis in AXES:
         add_option(group, f"--attn-{axis.option}", default=None, help=f"override every grid's {axis.help}")
     add_option(group, "--attn-devices", default=None, help=DEVICES_HELP)
-    add_option(group, "--attn-seed", type=int, default=0, help="seed for inputs and random parameters (default 0)")
+    add_option(group, "--attn-seed", default="0", help="seed for inputs and random parameters, 0 to 2**63-1 (default 0)")
     add_option(group, "--attn-results", default=default_results, help="results directory (default: results/)")
     add_option(group, "--attn-ignore-budget", action="store_true", help="run cells predicted to exceed the preset's budget")
     add_option(group, "--attn-no-report", action="store_true", help="do not build the HTML report at the end")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from impls import Problem, select
 
@@ -66,6 +66,9 @@ class Grid:
     modes: tuple[str, ...] = ("fwd",)
     devices: tuple[str, ...] = ("auto",)
     inputs: tuple[str, ...] = ("gaussian",)  # input distributions (impls.inputs): gaussian, synthetic, captured:PATH
+    # A problem that cannot exist (a mask that does not fit a length) is left out, unless strict: then it raises
+    # (the session makes grids strict where the user named the masks).
+    strict: bool = field(default=False, compare=False)
 
     def replace(self, **axes) -> Grid:
         return dataclasses.replace(self, **{k: tuple(v) for k, v in axes.items() if v is not None})
@@ -82,10 +85,14 @@ class Grid:
                 continue
             head_dims = [(d, e) for d, e in dims if d * heads == dict(e)["model_dim"]] if dims else [(d, ()) for d in self.head_dims]
             for (head_dim, extra), inputs in itertools.product(head_dims, self.inputs):
-                problems.append(Problem(
-                    batch=batch, seq_len=seq, kv_seq_len=kv_seq, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
-                    dtype=dtype, device=auto_device if device == "auto" else device, mask=mask, mode=mode, extra=extra,
-                    inputs=inputs))
+                try:
+                    problems.append(Problem(
+                        batch=batch, seq_len=seq, kv_seq_len=kv_seq, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+                        dtype=dtype, device=auto_device if device == "auto" else device, mask=mask, mode=mode, extra=extra,
+                        inputs=inputs))
+                except ValueError:
+                    if self.strict:
+                        raise
         return problems
 
     def cells(self, auto_device: str) -> list[tuple[Problem, object]]:

@@ -19,6 +19,7 @@ from .oracle_check import error_verdict
 from .outcomes import CellOutcome, is_oom, one_line
 from .reference_rates import reference_rate
 from .timing import round_plan, timed_single_call, timing_stats
+from .writer import ResultsWriteError
 
 
 def run_cell(benchmark, cell: Cell, session, extra: Callable[[CellRun], dict] | None = None) -> dict:
@@ -42,7 +43,10 @@ def run_cell(benchmark, cell: Cell, session, extra: Callable[[CellRun], dict] | 
     finally:
         if torch.device(cell.problem.device).type == "cuda":
             torch.cuda.empty_cache()
-    session.finish(record, benchmark)
+    try:
+        session.finish(record, benchmark)
+    except ResultsWriteError as exc:  # a cell that cannot be saved must not be measured: stop at once, say where things are
+        pytest.exit(f"attnbench: {exc}; the sweep stopped", returncode=pytest.ExitCode.INTERRUPTED)
     status = record["status"]
     if status in ("skipped", "oom"):
         pytest.skip(f"{record['reason_code']}: {record['reason']}")

@@ -6,6 +6,7 @@ hooks (the matmul peak, the post-timing metrics).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from .machine import device_name, git_commit, machine_info
 from .options import parse_devices, parse_overrides
 from .oracle_check import OracleCache
 from .peaks import measure_matmul_peak
-from .presets import CORE_GRIDS, PRESETS, Grid
+from .presets import CORE_GRIDS, PRESETS, Grid, resolve_kv_heads
 from .writer import RunWriter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,14 @@ RECORD_MACHINE_FIELDS = ("host", "cpu", "torch", "cuda", "driver", "xformers")
 
 def no_post_timing(run: CellRun) -> list[dict | None]:
     return []
+
+
+def check_kv_heads(suite: str, grid: Grid) -> None:
+    """``--attn-kv-heads 3`` alone must divide some of the grid's heads, or the grid would yield nothing in silence."""
+    for kv in grid.kv_heads:
+        if not any(resolve_kv_heads(kv, heads) for heads in grid.heads):
+            raise ValueError(f"--attn-kv-heads {kv} divides none of the {suite} suite's heads ({', '.join(map(str, grid.heads))}); "
+                             "kv_heads must divide heads: give --attn-heads too, or use h or h/N")
 
 
 class SweepSession:
@@ -74,7 +83,10 @@ class SweepSession:
         overrides = dict(self.overrides)
         if self.devices is not None:  # an xdist worker that owns no device sweeps nothing
             overrides["devices"] = tuple(self.devices)
-        return [g.replace(**overrides) for g in grids]
+        grids = [dataclasses.replace(g.replace(**overrides), strict="masks" in overrides) for g in grids]
+        for grid in grids:
+            check_kv_heads(suite, grid)
+        return grids
 
     def cells(self, suite: str, suite_grids=None) -> list[Cell]:
         cells, seen = [], set()

@@ -63,7 +63,7 @@ BAD_SWEEP_OPTIONS = [
     ("seed-negative", ["--attn-seed", "-1"], "--attn-seed"),
     ("seed-not-integer", ["--attn-seed", "1e23"], "--attn-seed"),
     ("sliding-window-negative", ["--attn-impls", "sliding-window[w=-5]"], "w"),
-    ("sliding-window-zero", ["--attn-impls", "sliding-window[w=0]"], "w"),
+    ("sliding-window-dilation-zero", ["--attn-impls", "sliding-window[dilation=0]"], "dilation"),
     ("bigbird-block-zero", ["--attn-impls", "bigbird[block=0]"], "block"),
     ("impl-unknown-parameter", ["--attn-impls", "sliding-window[bogus=3]"], "bogus"),
     ("impl-parameter-not-a-number", ["--attn-impls", "performer[m=abc]"], "abc"),

@@ -88,8 +88,8 @@ def test_a_full_disk_stops_the_sweep_at_once_and_keeps_every_saved_cell(small_di
     output = done.stdout + done.stderr
     no_crash(output)
     assert done.returncode != 0
-    said = [line for line in output.splitlines() if "No space left on device" in line]
-    assert len(said) == 1, output[-3000:]
+    said = [line for line in output.splitlines() if "the sweep stopped" in line]
+    assert len(said) == 1 and "No space left on device" in said[0], output[-3000:]
     (run_dir,) = [p for p in (small_disk / "results").iterdir() if (p / "run.json").exists()]
     records = [r for f in run_dir.glob("cells*.jsonl") for r in jsonl_records(f)]  # every line whole
     assert records and f"{len(records)} cell" in said[0] and str(run_dir) in said[0], said[0]
@@ -115,8 +115,8 @@ def test_a_file_size_limit_stops_the_sweep_with_one_line(tmp_path):
     output = done.stdout + done.stderr
     no_crash(output)
     assert done.returncode != 0
-    said = [line for line in output.splitlines() if "File too large" in line]
-    assert len(said) == 1, output[-3000:]
+    said = [line for line in output.splitlines() if "the sweep stopped" in line]
+    assert len(said) == 1 and "File too large" in said[0], output[-3000:]
     (run_dir,) = [p for p in results.iterdir() if (p / "run.json").exists()]
     records = [r for f in run_dir.glob("cells*.jsonl") for r in jsonl_records(f)]
     assert records and f"{len(records)} cell" in said[0], said[0]
