@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from impls.packages import probe
+
 
 def git_commit(root: Path) -> str | None:
     try:
@@ -53,12 +55,7 @@ def machine_info() -> dict:
         if torch.cuda.is_available() else [],
         "driver": driver_version(),
     }
-    try:
-        import xformers
-
-        info["xformers"] = xformers.__version__
-    except ImportError:
-        info["xformers"] = None
+    info["xformers"] = probe("xformers").version  # imported quietly: a broken build's warnings become its impl's reason
     return info
 
 

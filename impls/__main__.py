@@ -17,13 +17,11 @@ import sys
 import torch
 
 from .masks import MASK_KINDS
-from .problem import dtype_name, parse_device, parse_dtype
+from .problem import Problem, dtype_name, parse_device, parse_dtype
 from .registry import Impl, registry
 
 
 def _probe_problem(impl: Impl, device: str, dtype: str | None, mask: str | None, mode: str):
-    from .problem import Problem
-
     chosen_dtype = parse_dtype(dtype) if dtype else (torch.float32 if torch.float32 in impl.dtypes else sorted(impl.dtypes, key=str)[0])
     if mask is None:
         kinds = sorted(impl.mask_kinds or {"none"})
@@ -77,13 +75,31 @@ def _format(rows: list[dict], devices: list[str]) -> str:
     return "\n".join(lines)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage block would bury the one line that matters
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def check_options(args: argparse.Namespace, devices: list[str]) -> None:
+    """Every option once, before any row: a bad one is one line and exit 2, not a reason repeated on every row."""
+    if args.dtype:
+        parse_dtype(args.dtype)
+    for device in devices:
+        parse_device(device)
+    if args.mask is not None:
+        try:
+            Problem(batch=1, seq_len=1024, heads=8, head_dim=64, mask=args.mask)
+        except ValueError as exc:
+            raise ValueError(f"--mask {args.mask}: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["capture"]:
         from .capture.cli import main as capture_main
 
         return capture_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m impls", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m impls", description=__doc__.splitlines()[0])
     parser.add_argument("--device", action="append", help="device(s) to check (default: cpu and every visible GPU)")
     parser.add_argument("--dtype", help="dtype of the representative problem (default: the impl's float32 or first)")
     parser.add_argument("--mask", help="mask of the representative problem (default: none or the impl's first kind)")
@@ -92,10 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     devices = args.device or (["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())])
     try:
-        if args.dtype:
-            parse_dtype(args.dtype)
-        for device in devices:
-            parse_device(device)
+        check_options(args, devices)
         rows = capability_rows(devices, args.dtype, args.mask, args.mode)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import torch
 
+from .packages import probe
 from .problem import Problem, dtype_name
 from .spec import format_spec, parse_params, parse_spec
 
@@ -113,11 +114,12 @@ class Impl:
         return not self.not_supported_reasons(problem)
 
     def missing_packages(self) -> list[Reason]:
-        missing = [pkg for pkg in self.requires if importlib.util.find_spec(pkg) is None]
-        if not missing:
-            return []
+        """A reason per required package that is not installed, or installed but unusable here (impls.packages)."""
+        states = [probe(pkg) for pkg in self.requires]
         hint = f" (install with: pip install {self.install_hint})" if self.install_hint else ""
-        return [Reason("missing-package", f"{', '.join(missing)} is not installed{hint}")]
+        missing = [s.name for s in states if s.module is None and s.problem == "is not installed"]
+        reasons = [Reason("missing-package", f"{', '.join(missing)} is not installed{hint}")] if missing else []
+        return reasons + [Reason("broken-package", f"{s.name} {s.problem}") for s in states if s.problem and s.name not in missing]
 
     def extra_reasons(self, problem: Problem) -> list[Reason]:
         """Reasons that capability data cannot express; only called when the data allows the problem."""

@@ -23,6 +23,7 @@ Predicate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], t
 ROW_CHUNK_ELEMENTS = 1 << 24
 
 MASK_KINDS: dict[str, type[Mask]] = {}
+ANY_LENGTH = 1 << 40  # a length every position-like parameter fits in: check_values tests values, not shapes
 
 
 def register_mask(cls: type[Mask]) -> type[Mask]:
@@ -47,6 +48,11 @@ class Mask:
 
     def validate(self, batch: int, q_len: int, kv_len: int) -> None:
         """Raise ValueError with a one-line message when the mask cannot apply to these shapes."""
+
+    def check_values(self) -> None:
+        """Raise ValueError when a parameter value fits no shape at all (``w=-5``); cheap, so options are checked
+        before any work. What depends on the shape (a global position past the end) is ``validate``'s."""
+        self.validate(1, ANY_LENGTH, ANY_LENGTH)
 
     @classmethod
     def from_spec(cls, params: dict[str, str], batch: int, q_len: int, kv_len: int) -> Mask:

@@ -63,6 +63,11 @@ class Padding(Mask):
     def spec(self):
         return f"padding[lengths={'/'.join(map(str, self.lengths))}]"
 
+    def check_values(self):
+        bad = [n for n in self.lengths if n < 1]
+        if bad:
+            raise ValueError(f"padding lengths {bad} must be at least 1 (one key length per batch item)")
+
     def validate(self, batch, q_len, kv_len):
         if len(self.lengths) != batch:
             raise ValueError(f"padding has {len(self.lengths)} lengths but batch={batch} (one length per batch item)")

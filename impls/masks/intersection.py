@@ -26,6 +26,10 @@ class Intersection(Mask):
         for part in self.parts:
             part.validate(batch, q_len, kv_len)
 
+    def check_values(self):
+        for part in self.parts:
+            part.check_values()
+
     def predicate(self, device):
         predicates = [p.predicate(device) for p in self.parts]
 

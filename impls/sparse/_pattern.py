@@ -34,6 +34,13 @@ class Pattern(Impl):
         spec = self.pattern(**self.values).spec()
         return self.name + spec[len(self.pattern.kind):]
 
+    def check_params(self):
+        """The imposed mask's values, checked once here, so ``sliding-window[w=-5]`` is refused by name, not per cell."""
+        try:
+            self.pattern(**self.values).check_values()
+        except ValueError as exc:
+            raise ValueError(str(exc) if str(exc).startswith(self.name) else f"{self.name}: {exc}") from None
+
     def pattern_problem(self, problem):
         """The same problem under the imposed mask (drawn for the problem's shape, e.g. BigBird's random blocks)."""
         return problem.with_(mask=self.pattern(**self.values).spec())
