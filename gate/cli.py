@@ -19,7 +19,7 @@ from . import history, judge, report
 from .paired import run_paired
 from .settings import DEFAULT_PRESET, GateSettings
 from .sides import NothingSelected
-from .trees import TreeError
+from .trees import TreeError, clean_stale
 from .workers import WorkerError
 
 SELECTION_AXES = (*AXIS_NAMES, "devices")  # the sweep's --attn-* axes (bench/options.py), passed on to the workers
@@ -111,6 +111,7 @@ def explicit_selection(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace, settings: GateSettings) -> dict:
     if args.head and not args.base:
         raise UsageError("--head applies to the paired mode only (use it with --base REF)")
+    clean_stale(Path.cwd())  # a run killed outright (SIGKILL after a CI cancel) left a worktree and temporary folders
     if args.write_baseline:
         return history.write_baseline(settings, args.write_baseline)
     if args.baseline:

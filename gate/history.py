@@ -25,7 +25,7 @@ from .sampling import iterations_for, measure_single
 from .settings import GateSettings
 from .sides import NothingSelected, judge_errors, prepare, select_cells
 from .stats import adjust, compare_unpaired
-from .trees import describe, working_tree
+from .trees import describe, temp_prefix, working_tree
 from .workers import Worker
 
 BASELINE_KIND = "attnbench-gate-baseline"
@@ -41,7 +41,7 @@ class BaselineError(Exception):
 def measure_normalized(settings: GateSettings, cells: list[dict] | None, rng: random.Random) -> dict:
     """One worker on the working tree (its own yardstick): setup, then blocks of every cell plus the reference kernel."""
     tree = working_tree()
-    with tempfile.TemporaryDirectory(prefix="attnbench-gate-") as scratch, \
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("scratch")) as scratch, \
             Worker(import_root(tree, tree, Path(scratch) / "root"), tree, "head", settings.threads) as head:
         head.wait_ready()
         data = Path(scratch) / "data"
@@ -91,9 +91,39 @@ def load_baseline(path: Path) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BaselineError(f"cannot read baseline {path}: {exc} (write one with --write-baseline {path})") from None
-    if data.get("kind") != BASELINE_KIND:
-        raise BaselineError(f"{path} is not a gate baseline (kind {data.get('kind')!r}, expected {BASELINE_KIND!r})")
+    if not isinstance(data, dict) or data.get("kind") != BASELINE_KIND:
+        kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
+        raise BaselineError(f"{path} is not a gate baseline (kind {kind!r}, expected {BASELINE_KIND!r})")
+    problem = baseline_problem(data)
+    if problem:
+        raise BaselineError(f"{path} is a damaged gate baseline: {problem} (write a new one with --write-baseline {path})")
     return data
+
+
+def baseline_problem(data: dict) -> str | None:
+    """What a baseline lacks that the comparison reads, checked before any worker starts; None when whole."""
+    for key, kind in (("machine", dict), ("selection", dict), ("reference", dict), ("cells", list)):
+        if not isinstance(data.get(key), kind):
+            return f"'{key}' is missing or not a {'JSON object' if kind is dict else 'list'}"
+    if not is_number(data["reference"].get("median_s")):
+        return "'reference.median_s' is missing or not a number"
+    for index, cell in enumerate(data["cells"]):
+        if not isinstance(cell, dict) or not isinstance(cell.get("id"), str):
+            return f"cells[{index}] has no 'id'"
+        if not isinstance(cell.get("status"), str):
+            return f"cell {cell['id']} has no 'status'"
+        if cell["status"] != "ok":
+            continue
+        log = cell.get("normalized_log")
+        if not isinstance(log, list) or not log or not all(is_number(x) for x in log):
+            return f"cell {cell['id']} has no 'normalized_log' (a list of numbers)"
+        if not is_number(cell.get("median_s")):
+            return f"cell {cell['id']} has no 'median_s'"
+    return None
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def run_history(settings: GateSettings, path: Path, use_stored_selection: bool) -> dict:

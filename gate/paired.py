@@ -19,7 +19,7 @@ from .sampling import Samples, iterations_for, measure_pairs
 from .settings import GateSettings
 from .sides import NothingSelected, focus_map, judge_errors, prepare, probe, select_cells, setup_all, sides
 from .stats import Comparison, adjust, compare_paired, log_ratios, timing_verdict, uncontended
-from .trees import changed_files, checkout, describe, working_tree
+from .trees import changed_files, checkout, describe, temp_prefix, working_tree
 from .workers import Worker
 
 MIN_PAIRS = 10
@@ -126,7 +126,7 @@ def run_paired(settings: GateSettings, base_ref: str, head_ref: str | None) -> d
             head_tree, head_commit = repo, describe(repo)
         else:
             head_tree, head_commit = stack.enter_context(checkout(repo, head_ref, "head"))
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="attnbench-gate-")))
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_prefix("scratch"))))
         trees = {"base": base_tree, "head": head_tree}
         base_has_gate = (base_tree / "gate" / "worker.py").is_file()  # older bases kept the gate elsewhere
         yard_label = "head" if settings.accept_yardstick_change or not base_has_gate else "base"

@@ -12,7 +12,7 @@ import contextlib
 from pathlib import Path
 
 from .settings import GateSettings
-from .workers import Worker
+from .workers import Worker, close_all
 
 
 class NothingSelected(Exception):
@@ -30,8 +30,7 @@ def sides(roots: dict[str, Path], trees: dict[str, Path], settings: GateSettings
             worker.wait_ready()
         yield base, head
     finally:
-        for worker in base + head:
-            worker.close()
+        close_all(base + head)
 
 
 def describe_selection(selection: dict) -> str:

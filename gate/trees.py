@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+TEMP_PREFIX = "attnbench-gate-"
 
 
 class TreeError(Exception):
@@ -44,11 +46,42 @@ def resolve_commit(repo: Path, ref: str) -> str:
     return done.stdout.strip()
 
 
+def temp_prefix(label: str) -> str:
+    """Temporary folders of a gate run carry its process id, so a later run can tell a killed run's leftovers."""
+    return f"{TEMP_PREFIX}{os.getpid()}-{label}-"
+
+
+def clean_stale(repo: Path) -> list[Path]:
+    """Remove what gate runs killed outright (SIGKILL after a CI cancel) left: their temporary folders and the
+    git worktrees registered in them. A folder belongs to a run whose process id it carries; only dead ones go."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        pid = folder.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
+        if not folder.is_dir() or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        if (folder / "tree").exists():
+            _git(repo, "worktree", "remove", "--force", str(folder / "tree"))
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    _git(repo, "worktree", "prune")  # registrations whose folders are gone
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
 @contextlib.contextmanager
 def checkout(repo: Path, ref: str, label: str) -> Iterator[tuple[Path, str]]:
     """``ref`` checked out (detached) into a temporary git worktree; removed again however the gate ends."""
     commit = resolve_commit(repo, ref)
-    parent = Path(tempfile.mkdtemp(prefix=f"attnbench-gate-{label}-"))
+    parent = Path(tempfile.mkdtemp(prefix=temp_prefix(label)))
     path = parent / "tree"
     done = _git(repo, "worktree", "add", "--detach", "--quiet", str(path), commit)
     if done.returncode != 0:

@@ -12,6 +12,7 @@ import select
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 # glibc returns the heap's top to the OS after a free once it exceeds the trim threshold, which it also
@@ -20,11 +21,22 @@ from pathlib import Path
 # naive call at 1.9 ms in one worker, 3.6 ms in the next). Fixed thresholds make every worker alike.
 ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 START_TIMEOUT_S = 300  # importing torch on a loaded 2-core runner can take a while
+QUIT_GRACE_S = 1.0  # how long all workers together get to quit before they are terminated
 REQUEST_TIMEOUT_S = 900  # a setup request may compile (FlexAttention) several cells
 
 
 class WorkerError(Exception):
     """A worker could not start or answer (exit code 3)."""
+
+
+def close_all(workers: list[Worker], grace_s: float = QUIT_GRACE_S) -> None:
+    """Ask every worker to quit at once, then end those still busy (a worker importing torch reads no request):
+    a cancelled CI job is done with its workers within a second or two, before its runner's SIGKILL."""
+    for worker in workers:
+        worker.ask_to_quit()
+    deadline = time.monotonic() + grace_s
+    for worker in workers:
+        worker.end(deadline)
 
 
 class Worker:
@@ -87,15 +99,29 @@ class Worker:
         return lines[-1][:400] if lines else "no output"
 
     def close(self) -> None:
+        close_all([self])
+
+    def ask_to_quit(self) -> None:
         if self._proc.poll() is None:
             try:
                 self._proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
                 self._proc.stdin.close()
-                self._proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self._proc.kill()
-                self._proc.wait()
-        self._stderr.close()
+            except OSError:
+                pass  # already gone, or busy and not reading: ended below
+
+    def end(self, deadline: float) -> None:
+        """Wait for the worker until ``deadline`` (a monotonic time), then terminate it, then kill it."""
+        for stop in (self._proc.terminate, self._proc.kill):
+            try:
+                self._proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                break
+            except subprocess.TimeoutExpired:
+                stop()
+                deadline = time.monotonic() + 0.5
+        else:
+            self._proc.wait()
+        if not self._stderr.closed:
+            self._stderr.close()
 
     def __enter__(self) -> Worker:
         return self

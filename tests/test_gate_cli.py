@@ -74,7 +74,8 @@ def test_a_ref_that_does_not_exist_exits_3_with_a_reason(tmp_path, capsys):
     (["--base", "HEAD", "--floor", "120"], "--floor 120.0 is not a percentage"),
     (["--baseline", "/nonexistent/gate-baseline.json"], "cannot read baseline /nonexistent/gate-baseline.json"),
 ])
-def test_bad_options_exit_3_never_2(argv, said, capsys):
+def test_bad_options_exit_3_never_2(argv, said, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # gate.json and gate.md go to ./reports/generated/gate: here, not the working copy
     assert main(argv) == 3
     assert said in last_line(capsys)
 
