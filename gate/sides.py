@@ -29,8 +29,10 @@ def sides(roots: dict[str, Path], trees: dict[str, Path], settings: GateSettings
         for worker in base + head:
             worker.wait_ready()
         yield base, head
-    finally:
-        close_all(base + head)
+    except BaseException:  # cancelled (SIGTERM) or failed: nothing more to hear from them, end them now
+        close_all(base + head, grace_s=0.0)
+        raise
+    close_all(base + head)
 
 
 def describe_selection(selection: dict) -> str:

@@ -59,8 +59,8 @@ def clean_stale(repo: Path) -> list[Path]:
         pid = folder.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
         if not folder.is_dir() or not pid.isdigit() or process_alive(int(pid)):
             continue
-        if (folder / "tree").exists():
-            _git(repo, "worktree", "remove", "--force", str(folder / "tree"))
+        if (folder / "tree").exists():  # killed inside `git worktree add`, it is still locked ("initializing"): force twice
+            _git(repo, "worktree", "remove", "--force", "--force", str(folder / "tree"))
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     _git(repo, "worktree", "prune")  # registrations whose folders are gone

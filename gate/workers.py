@@ -22,6 +22,7 @@ from pathlib import Path
 ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 START_TIMEOUT_S = 300  # importing torch on a loaded 2-core runner can take a while
 QUIT_GRACE_S = 1.0  # how long all workers together get to quit before they are terminated
+STOP_WAIT_S = 0.5  # then how long they get to die after SIGTERM, before SIGKILL
 REQUEST_TIMEOUT_S = 900  # a setup request may compile (FlexAttention) several cells
 
 
@@ -30,13 +31,19 @@ class WorkerError(Exception):
 
 
 def close_all(workers: list[Worker], grace_s: float = QUIT_GRACE_S) -> None:
-    """Ask every worker to quit at once, then end those still busy (a worker importing torch reads no request):
-    a cancelled CI job is done with its workers within a second or two, before its runner's SIGKILL."""
+    """Ask every worker to quit, all at once; after ``grace_s`` terminate, then kill, those still running (a worker
+    importing torch reads no request), again all at once: a cancelled CI job is done with them in about a second."""
     for worker in workers:
         worker.ask_to_quit()
-    deadline = time.monotonic() + grace_s
+    for kill, wait_s in ((None, grace_s), (False, STOP_WAIT_S), (True, STOP_WAIT_S)):
+        if kill is not None:
+            for worker in workers:
+                worker.stop(kill)
+        deadline = time.monotonic() + wait_s
+        if all([worker.wait_until(deadline) for worker in workers]):
+            break
     for worker in workers:
-        worker.end(deadline)
+        worker.release()
 
 
 class Worker:
@@ -109,17 +116,20 @@ class Worker:
             except OSError:
                 pass  # already gone, or busy and not reading: ended below
 
-    def end(self, deadline: float) -> None:
-        """Wait for the worker until ``deadline`` (a monotonic time), then terminate it, then kill it."""
-        for stop in (self._proc.terminate, self._proc.kill):
-            try:
-                self._proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                break
-            except subprocess.TimeoutExpired:
-                stop()
-                deadline = time.monotonic() + 0.5
-        else:
-            self._proc.wait()
+    def wait_until(self, deadline: float) -> bool:
+        """Whether the worker has exited by ``deadline`` (a monotonic time)."""
+        try:
+            self._proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def stop(self, kill: bool) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill() if kill else self._proc.terminate()
+
+    def release(self) -> None:
+        self._proc.wait()
         if not self._stderr.closed:
             self._stderr.close()
 
