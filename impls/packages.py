@@ -41,14 +41,19 @@ class Captured(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@functools.cache
 def probe(name: str) -> PackageState:
-    """Import ``name`` once with its warnings, log records and stderr captured."""
+    """Whether ``name`` is installed (asked every time: cheap) and, when it is, how its one import went."""
     try:
         if importlib.util.find_spec(name) is None:
             return PackageState(name, None, "is not installed")
     except (ImportError, ValueError):
         return PackageState(name, None, "is not installed")
+    return imported(name)
+
+
+@functools.cache
+def imported(name: str) -> PackageState:
+    """Import ``name`` once with its warnings, log records and stderr captured."""
     handler, stderr = Captured(), io.StringIO()
     root = logging.getLogger()
     root.addHandler(handler)
