@@ -61,7 +61,7 @@ class SweepSession:
         self.ignore_budget = ignore_budget
         self.min_round_seconds = 1e-3  # calls shorter than this are repeated within a round
         self.overrides = parse_overrides(options)
-        self.devices = parse_devices(options["devices"]) if options.get("devices") else None
+        self.devices = parse_devices(options["devices"]) if options.get("devices") is not None else None
         self.auto_device = "cuda:0" if torch.cuda.is_available() else "cpu"
         self.writer = RunWriter(results_dir, run_id, worker)
         self.oracle = OracleCache()

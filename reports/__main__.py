@@ -11,8 +11,13 @@ import sys
 USAGE = "python -m reports {build,summary,ingest,history,gate} ..."
 
 
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage block would bury the one line that matters
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports build",
+    parser = OneLineParser(prog="python -m reports build",
                                      description="Build one HTML report (and its CSV frame) from result files: run folders, "
                                                  "cells*.jsonl files or pytest-benchmark JSON files; several runs, machines and devices merge.")
     parser.add_argument("results", nargs="*", metavar="RESULT", help="run folder, folder of runs, cells*.jsonl or pytest-benchmark .json")
@@ -46,6 +51,10 @@ def build_main(argv: list[str]) -> int:
 
     try:
         index = build_from(loaded, args.out or default_out_dir(loaded), baseline=args.baseline or DEFAULT_BASELINE)
+    except OSError as exc:
+        print(f"reports build: cannot write the report to {args.out or 'reports/generated/'}: {exc.strerror or exc} "
+              "(give a writable folder with --out)", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - one line for the user; ATTNBENCH_DEBUG=1 shows the traceback
         if os.environ.get("ATTNBENCH_DEBUG"):
             raise
@@ -83,7 +92,7 @@ def gate_main(argv: list[str]) -> int:
 def summary_main(argv: list[str]) -> int:
     from .summaries import SUMMARIES
 
-    parser = argparse.ArgumentParser(prog="python -m reports summary",
+    parser = OneLineParser(prog="python -m reports summary",
                                      description="Print a suite's summary tables from result files (several runs merge; a cell "
                                                  "measured more than once counts once, its latest measurement).")
     parser.add_argument("suite", choices=sorted(SUMMARIES), help="the suite whose summary to print")
@@ -130,13 +139,17 @@ COMMANDS = {"build": build_main, "summary": summary_main, "ingest": ingest_main,
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
+        print(f"python -m reports: a command is needed (accepted: {', '.join(COMMANDS)}; python -m reports --help says more)",
+              file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
         print(f"usage: {USAGE}\n\n  build   build an HTML report from result files (python -m reports build --help)\n"
               "  summary print a suite's summary tables (python -m reports summary --help)\n"
               "  ingest  put run folders and gate outputs into the results store (python -m reports ingest --help)\n"
               "  history the trend page across commits, with change points (python -m reports history --help)\n"
-              "  gate    the noise-aware regression gate (python -m reports gate --help)", file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
+              "  gate    the noise-aware regression gate (python -m reports gate --help)")
+        return 0
     command = COMMANDS.get(argv[0])
     if command is None:
         print(f"python -m reports: unknown command {argv[0]!r} (accepted: {', '.join(COMMANDS)})", file=sys.stderr)
