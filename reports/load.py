@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from store.records import CellRecord, RecordFileError, check_record, read_cells, read_run_info
+from store.records import REQUIRED_PROBLEM_FIELDS, CellRecord, RecordFileError, check_record, read_cells, read_run_info
 
 ACCEPTED = "a run folder (results/<run_id>/), a folder of run folders, a cells*.jsonl file or a pytest-benchmark .json file"
 TIMING_KEYS = ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "rounds", "iterations", "ops")
@@ -109,7 +109,7 @@ def _read_json(path: Path):
 
 
 def _read_jsonl(path: Path, results: Results) -> None:
-    cells = read_cells(path)
+    cells = read_cells(path, REQUIRED_PROBLEM_FIELDS)
     results.cells.extend(cells.records)
     results.notes.extend(cells.notes)
 
@@ -123,7 +123,7 @@ def _read_benchmark_json(path: Path, results: Results) -> None:
         info = bench.get("extra_info") if isinstance(bench, dict) else None
         if not isinstance(info, dict) or "impl" not in info:
             continue  # a benchmark from some other suite: not ours to report
-        cell = check_record(dict(info), f"{path}: benchmark {index} ({bench.get('name', '?')})")
+        cell = check_record(dict(info), f"{path}: benchmark {index} ({bench.get('name', '?')})", REQUIRED_PROBLEM_FIELDS)
         stats = bench.get("stats") or {}
         if cell.time is None:
             cell.time = {key: stats[key] for key in TIMING_KEYS if key in stats}

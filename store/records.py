@@ -173,17 +173,18 @@ class RunInfo:
         return out
 
 
-def check_record(data, where: str) -> CellRecord:
-    """A CellRecord from one JSON value; RecordFileError (one line, ``where`` names file and line) when it is none."""
+def check_record(data, where: str, problem_fields: tuple[str, ...] = ()) -> CellRecord:
+    """A CellRecord from one JSON value; RecordFileError (one line, ``where`` names file and line) when it is none,
+    or when its problem lacks one of ``problem_fields`` (a report needs REQUIRED_PROBLEM_FIELDS)."""
     if not isinstance(data, dict):
         raise RecordFileError(f"{where} is not a cell record (a JSON object with {', '.join(REQUIRED_KEYS)})")
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing or not isinstance(data.get("problem"), dict):
         raise RecordFileError(f"{where} is not a cell record (missing {', '.join(missing) or 'problem object'})")
-    missing = [f"problem.{key}" for key in REQUIRED_PROBLEM_FIELDS if key not in data["problem"]]
+    missing = [f"problem.{key}" for key in problem_fields if key not in data["problem"]]
     if missing:
-        raise RecordFileError(f"{where} is a cell record without {', '.join(missing)} (every record's problem has "
-                              f"{', '.join(REQUIRED_PROBLEM_FIELDS)})")
+        raise RecordFileError(f"{where} is a cell record without {', '.join(missing)} (a record's problem has "
+                              f"{', '.join(problem_fields)})")
     check_schema(data.get("schema"), where)
     return CellRecord.from_dict(data)
 
@@ -205,7 +206,7 @@ class CellFile:
     notes: list[str]  # what a reader should know (an incomplete last line)
 
 
-def read_cells(path: str | Path) -> CellFile:
+def read_cells(path: str | Path, problem_fields: tuple[str, ...] = ()) -> CellFile:
     """Every record of one ``cells*.jsonl``. A damaged line (a write torn by a full disk or a kill, anywhere in the
     file) is left out with a note, and a whole record glued after it is kept; a file with no record at all, or
     a JSON line that is not a record, raises RecordFileError naming the file and line."""
@@ -224,9 +225,9 @@ def read_cells(path: str | Path) -> CellFile:
             damaged.append(number)
             glued = record_at_end(line)
             if glued is not None:
-                result.records.append(check_record(glued, f"{path}: line {number}"))
+                result.records.append(check_record(glued, f"{path}: line {number}", problem_fields))
             continue
-        result.records.append(check_record(data, f"{path}: line {number}"))
+        result.records.append(check_record(data, f"{path}: line {number}", problem_fields))
     if damaged and not result.records:
         raise RecordFileError(f"{path}: line {damaged[0]} is not JSON (expected one cell record per line)")
     if damaged:

@@ -66,6 +66,17 @@ def test_two_sweeps_started_together_never_share_a_run_folder(tmp_path):
     assert len(saved) == 2, saved
 
 
+def test_run_ids_differ_within_a_second_and_a_taken_folder_is_never_reused(tmp_path):
+    from bench.writer import RunWriter, new_run_id
+
+    assert len({new_run_id() for _ in range(50)}) == 50
+    taken = RunWriter(tmp_path, new_run_id())
+    taken.reserve()
+    again = RunWriter(tmp_path, taken.run_id)  # another process that drew the same id
+    again.reserve()
+    assert again.run_id != taken.run_id and again.run_dir.is_dir() and taken.run_dir.is_dir()
+
+
 # --- a full disk ------------------------------------------------------------------------------------------
 @pytest.fixture
 def small_disk(tmp_path):
