@@ -18,8 +18,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_main(argv: list[str]) -> int:
     parser = OneLineParser(prog="python -m reports build",
-                                     description="Build one HTML report (and its CSV frame) from result files: run folders, "
-                                                 "cells*.jsonl files or pytest-benchmark JSON files; several runs, machines and devices merge.")
+                           description="Build one HTML report (and its CSV frame) from result files: run folders, "
+                                       "cells*.jsonl files or pytest-benchmark JSON files; several runs, machines and devices merge.")
     parser.add_argument("results", nargs="*", metavar="RESULT", help="run folder, folder of runs, cells*.jsonl or pytest-benchmark .json")
     parser.add_argument("--store", default=None, metavar="URL", help="read the runs given by --run from this results store instead")
     parser.add_argument("--run", action="append", default=[], metavar="ID", help="a run id in the store (repeatable, or comma-separated)")
@@ -93,8 +93,8 @@ def summary_main(argv: list[str]) -> int:
     from .summaries import SUMMARIES
 
     parser = OneLineParser(prog="python -m reports summary",
-                                     description="Print a suite's summary tables from result files (several runs merge; a cell "
-                                                 "measured more than once counts once, its latest measurement).")
+                           description="Print a suite's summary tables from result files (several runs merge; a cell "
+                                       "measured more than once counts once, its latest measurement).")
     parser.add_argument("suite", choices=sorted(SUMMARIES), help="the suite whose summary to print")
     parser.add_argument("results", nargs="+", metavar="RESULT", help="run folder, folder of runs, cells*.jsonl or pytest-benchmark .json")
     parser.add_argument("--out", default=None, help="also write <suite>_summary.md and .json into this folder")
