@@ -211,7 +211,7 @@ def summarize(records: list[dict]) -> dict:
             "measured_injected_median": statistics.median(injected) if injected else None,
             "measured_injected_range": [min(injected), max(injected)] if injected else None,
             "wall_s_median": statistics.median(walls) if walls else None, "wall_s_max": max(walls) if walls else None,
-            "load_1min_median": statistics.median(loads) if loads else None, "load_1min_max": max(loads) if loads else None,
+            "load_1min_median": round(statistics.median(loads), 1) if loads else None, "load_1min_max": max(loads) if loads else None,
             "failed_runs": sum("error" in r for r in runs)}
     return summary
 
