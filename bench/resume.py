@@ -64,9 +64,10 @@ def problem_key(problem: dict) -> str:
     return json.dumps(problem, sort_keys=True, default=str)
 
 
-def cell_key(suite: str, impl: str, problem: dict, commit: str | None) -> tuple:
-    """What makes two measurements the same cell: suite, implementation, full problem (device included), commit."""
-    return (suite, impl, problem_key(problem), commit)
+def cell_key(suite: str, impl: str, problem: dict, commit: str | None, repeat: int | None = None) -> tuple:
+    """What makes two measurements the same cell: suite, implementation, full problem (device included), commit,
+    and under --attn-repeat the repeat (a cell finished in repeat 1 still owes its later repeats)."""
+    return (suite, impl, problem_key(problem), commit, repeat)
 
 
 @dataclass
@@ -104,7 +105,7 @@ def read_run(run_dir: Path) -> RunToResume:
         raise ResumeError(f"--attn-resume: {exc}") from None
     state = RunToResume(run_dir, (info.run_id if info else None) or run_dir.name)
     for record in records:
-        state.finished.add(cell_key(record.suite, record.impl, record.problem, record.commit))
+        state.finished.add(cell_key(record.suite, record.impl, record.problem, record.commit, record.fields.get("repeat")))
         state.commits.add(record.commit)
         state.records += 1
     return state

@@ -65,6 +65,12 @@ def _cell_of(item):
     return callspec.params.get("cell") if callspec is not None else None
 
 
+def _repeat_of(item) -> int | None:
+    """The item's --attn-repeat number; None without repeats (records then carry no repeat either)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("attn_repeat") if callspec is not None else None
+
+
 def pytest_collection_modifyitems(session, config, items):  # before conditions' (trylast) ordering and progress totals
     cells_file = config.getoption("attn_cells")
     resume = config.stash.get(_RESUME, None)
@@ -82,7 +88,8 @@ def pytest_collection_modifyitems(session, config, items):  # before conditions'
             (keep if wanted is None else not_listed).append(item)
         elif wanted is not None and (cell.suite, cell.id) not in wanted:
             not_listed.append(item)
-        elif resume is not None and cell_key(cell.suite, cell.impl.full_name, cell.problem.to_dict(), commit) in resume.finished:
+        elif resume is not None and cell_key(cell.suite, cell.impl.full_name, cell.problem.to_dict(), commit,
+                                             _repeat_of(item)) in resume.finished:
             finished.append(item)
         else:
             keep.append(item)
