@@ -20,6 +20,7 @@ from .stash import SESSION_KEY
 
 _SHARD_NAME = re.compile(r"^[A-Za-z0-9_.]+$")
 _RESUME = pytest.StashKey[object]()
+_ALL_FINISHED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser):
@@ -96,6 +97,7 @@ def pytest_collection_modifyitems(session, config, items):  # before conditions'
     if not_listed or finished:
         config.hook.pytest_deselected(items=not_listed + finished)
         items[:] = keep
+    config.stash[_ALL_FINISHED] = bool(finished) and not keep
     _say(config, _summary(wanted, resume, commit, len(items), len(not_listed), len(finished)))
 
 
@@ -119,3 +121,10 @@ def _say(config, line: str) -> None:
 
 def sweep_commit(config) -> str | None:
     return getattr(config.stash.get(SESSION_KEY, None), "commit", None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    """A resumed run with nothing left to measure is complete, not a run that collected nothing (exit 5)."""
+    if session.config.stash.get(_ALL_FINISHED, False) and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK

@@ -40,3 +40,13 @@ def test_resume_redoes_only_the_unfinished_repeat(tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert "1 passed" in resumed.stdout, resumed.stdout[-2000:]
     assert sorted(r["repeat"] for r in records(run)) == [1, 2]
+
+
+def test_resuming_a_finished_run_has_nothing_to_do_and_exits_0(tmp_path):
+    results = tmp_path / "results"
+    assert sweep(results).returncode == 0
+    (run,) = [p for p in results.iterdir() if p.is_dir() and any(p.glob("cells*.jsonl"))]
+    again = sweep(results, "--attn-resume", str(run))
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "2 cells already finished" in again.stdout + again.stderr
+    assert len(records(run)) == 2
