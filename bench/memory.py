@@ -35,10 +35,13 @@ def profiler_peak(call: Callable[[], object]) -> int:
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         result = call()
         del result
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
+    return peak_of_memory_events(e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
+
+
+def peak_of_memory_events(events) -> int:
+    """Highest running total of the profiler's memory events (allocations +, frees -), in time order."""
     current = peak = 0
-    for event in events:
+    for event in sorted(events, key=lambda e: e.start_ns()):
         current += event.nbytes()
         peak = max(peak, current)
     return peak

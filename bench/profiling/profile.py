@@ -24,6 +24,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, schedule, supported_activities, tensorboard_trace_handler
 
 from ..cell import CellRun
+from ..memory import peak_of_memory_events
 from ..timing import synchronize
 
 TRACE_SUFFIX = ".pt.trace.json"  # what tensorboard_trace_handler writes and torch-tb-profiler looks for
@@ -177,14 +178,9 @@ def profiler_peak_bytes(prof, device: str) -> int:
     """Highest net bytes allocated on the cell's device during the active steps, from the profiler's memory events."""
     dev = torch.device(device)
     kind = DeviceType.CUDA if dev.type == "cuda" else DeviceType.CPU
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type() == kind
-              and (kind == DeviceType.CPU or dev.index is None or e.device_index() == dev.index)]
-    events.sort(key=lambda e: e.start_ns())
-    current = peak = 0
-    for event in events:
-        current += event.nbytes()
-        peak = max(peak, current)
-    return peak
+    return peak_of_memory_events(e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
+                                 and e.device_type() == kind
+                                 and (kind == DeviceType.CPU or dev.index is None or e.device_index() == dev.index))
 
 
 # --- memory timeline (one extra call) ---------------------------------------------------------------------
