@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from impls import Impl, Problem, tolerance
+from impls import Impl, Problem
 
 from .memory import measure_peak_bytes
-from .oracle_check import OracleCache, measure_error
+from .oracle_check import OracleCache, cell_tolerance, measure_error
 from .outcomes import CellOutcome
 from .presets import Budget
 from .timing import synchronize, timed_callable
@@ -139,4 +139,4 @@ def check_error(prepared: PreparedCell, seed: int, oracle: OracleCache) -> dict:
         with torch.enable_grad() if problem.needs_grad else torch.no_grad():
             checked_out = impl.build(problem.with_(dropout=0.0), q, k, v)()
     error = measure_error(problem, impl, q, k, v, prepared.grad_out, checked_out, seed, oracle)
-    return {"error": error, "tolerance": vars(tolerance(problem.dtype)) if impl.exact else None}
+    return {"error": error, "tolerance": vars(cell_tolerance(problem, error)) if impl.exact else None}

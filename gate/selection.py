@@ -83,7 +83,9 @@ def sweep_cells(options: dict) -> list[tuple]:
 
     with tempfile.TemporaryDirectory() as scratch:  # the session writes nothing here; a run folder is still required
         session = SweepSession(options, Path(scratch), "gate", None, ignore_budget=True)
-        return [(c.problem, c.impl, "selected by the --attn-* options") for c in session.cells("core")]
+        # A preset's cells on a captured set that the given axes do not fit are skipped, as the sweep skips them.
+        return [(c.problem, c.impl, "selected by the --attn-* options") for c in session.cells("core")
+                if not c.problem.input_conflicts()]
 
 
 # --- which implementations a change touches ----------------------------------------------------------------

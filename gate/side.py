@@ -115,8 +115,9 @@ class Side:
                 own = problem.make_inputs(seed)
                 own_grad = problem.make_grad_output(seed) if problem.needs_grad else None
                 q, k, v, grad_out = load_inputs(Path(data), cell["index"], problem)
-                found[cell["id"]] = {"input_hash": input_hash(*own, own_grad), "tolerance": tolerance_of(problem),
-                                     "oracle_hash": input_hash(*oracle_answer(problem, q, k, v, grad_out).values())}
+                answer = oracle_answer(problem, q, k, v, grad_out)
+                found[cell["id"]] = {"input_hash": input_hash(*own, own_grad), "tolerance": tolerance_of(problem, answer),
+                                     "oracle_hash": input_hash(*answer.values())}
             except Exception as exc:  # noqa: BLE001 - a tree whose yardstick cannot even run this cell differs from the base's
                 found[cell["id"]] = {"error": one_line(exc)}
         return {"cells": found}

@@ -14,19 +14,26 @@ from gate.selection import GATE_PRESET, default_cells, impl_files, sweep_cells
 from gate.tensors import input_hash, load_outputs, save_inputs
 
 
-def tolerance_of(problem) -> dict:
-    from impls import tolerance
+def tolerance_of(problem, answer: dict | None = None) -> dict:
+    """The tolerance the sweep holds this cell to (bench.oracle_check): scaled by the oracle's largest logit."""
+    from bench.oracle_check import cell_tolerance
 
-    return vars(tolerance(problem.dtype))
+    logit_max = (answer or {}).get("logit_max")
+    return vars(cell_tolerance(problem, {"logit_max": None if logit_max is None else float(logit_max)}))
 
 
 def oracle_answer(problem, q, k, v, grad_out) -> dict:
     """The float64 oracle's output (and dq, dk, dv in fwd+bwd), as the sweep checks them (bench.oracle_check)."""
-    from bench.oracle_check import ORACLE_GRAD_ELEMENTS, sample_rows, score_elements
-    from impls import reference, reference_grads
+    import torch
+
+    from bench.oracle_check import ORACLE_GRAD_ELEMENTS, oracle_output, sample_rows, score_elements
+    from impls import reference_grads
 
     rows = sample_rows(problem)
-    answer = {"output": reference(problem, q, k, v, rows=rows)}
+    output, logit_max = oracle_output(problem, q, k, v, rows)
+    answer = {"output": output}
+    if logit_max is not None:  # a 0-d tensor, so the answer's hash covers it
+        answer["logit_max"] = torch.tensor(logit_max, dtype=torch.float64)
     if rows is not None:
         answer["rows"] = rows
     if problem.needs_grad and score_elements(problem) <= ORACLE_GRAD_ELEMENTS:
@@ -75,7 +82,7 @@ class Yardstick:
             save_inputs(Path(data), cell["index"], q, k, v, grad_out)
             answer = oracle_answer(problem, q, k, v, grad_out)
             self.answers[cell["id"]], self.problems[cell["id"]] = answer, problem
-            found.append({"id": cell["id"], "input_hash": input_hash(q, k, v, grad_out), "tolerance": tolerance_of(problem),
+            found.append({"id": cell["id"], "input_hash": input_hash(q, k, v, grad_out), "tolerance": tolerance_of(problem, answer),
                           "oracle_hash": input_hash(*answer.values())})
         return {"cells": found}
 
@@ -92,8 +99,10 @@ class Yardstick:
         answer = self.answers[cell["id"]]
         rows = answer.get("rows")
         result = {"rows_checked": self.problems[cell["id"]].seq_len if rows is None else int(rows.numel())}
+        if "logit_max" in answer:  # what the tolerance was scaled by
+            result["logit_max"] = float(answer["logit_max"])
         for part, expected in answer.items():
-            if part == "rows" or part not in outputs:
+            if part in ("rows", "logit_max") or part not in outputs:
                 continue
             actual = outputs[part] if part != "output" or rows is None else outputs[part][:, :, rows]
             result[part] = errors(actual, expected)

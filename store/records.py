@@ -94,7 +94,7 @@ class CellRecord:
     machine: dict | None = None
     reason_code: str | None = None
     reason: str | None = None
-    error: dict | None = None  # {"output": {"max_abs", "rel_l2", "finite"}, "dq": ..., "rows_checked": n}
+    error: dict | None = None  # {"output": {"max_abs", "rel_l2", "finite"}, "dq": ..., "rows_checked": n, "logit_max": x}
     peak_bytes: int | None = None
     peak_method: str | None = None
     time: dict | None = None  # pytest-benchmark's statistics in seconds per call, "data" the raw rounds

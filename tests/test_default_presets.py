@@ -55,3 +55,12 @@ def test_approximations_are_measured_on_realistic_and_captured_inputs(preset):
         # the same members on gaussian inputs too, where the timing comparison with the exact kernels is drawn
         on_gaussian = {(p.seq_len, p.mask_kind, impl.full_name) for p, impl in cells if p.inputs == "gaussian"}
         assert {(p.seq_len, p.mask_kind, impl.full_name) for p, impl in cells if p.inputs == inputs} <= on_gaussian
+
+
+@pytest.mark.parametrize("preset", ["cpu", "gpu"])
+def test_an_exact_kernel_runs_on_every_realistic_distribution(preset):
+    """The exact pick on the realistic inputs' fronts is measured there, error checked against the oracle too."""
+    cells = preset_cells(preset)
+    for inputs in ("synthetic", "captured:charlm"):
+        exact = {(p.seq_len, p.mask_kind) for p, impl in cells if p.inputs == inputs and impl.exact}
+        assert {(2048, "none"), (2048, "causal")} <= exact, (inputs, exact)

@@ -125,3 +125,46 @@ def test_exact_kernels_meet_the_oracle_on_every_distribution(inputs, impl_name, 
     measured = errors(out, reference(problem, q, k, v))
     bound = tolerance(problem.dtype)
     assert measured["finite"] and measured["max_abs"] <= bound.max_abs and measured["rel_l2"] <= bound.rel_l2, measured
+
+
+def _logit_max_by_hand(problem: Problem, q, k) -> float:
+    """The largest |q·kᵀ·scale| over the pairs the mask allows, written out in float64 (no chunks, no oracle code)."""
+    scores = (q.double() @ k.double().transpose(-1, -2)) * problem.softmax_scale
+    if problem.mask_kind == "causal":
+        keep = torch.ones(problem.seq_len, problem.kv_seq_len, dtype=torch.bool).tril()
+        scores = scores[..., keep]
+    return float(scores.abs().max())
+
+
+def test_tolerance_scales_max_abs_with_the_largest_logit_and_keeps_rel_l2():
+    from impls.reference import UNIT_LOGIT
+
+    base = tolerance(torch.float32)
+    assert tolerance(torch.float32, None) == base == tolerance(torch.float32, UNIT_LOGIT / 2)
+    scaled = tolerance(torch.float32, 4 * UNIT_LOGIT)
+    assert scaled.max_abs == pytest.approx(4 * base.max_abs) and scaled.rel_l2 == base.rel_l2
+
+
+@pytest.mark.parametrize("mask", ["causal", "none"])
+def test_exact_kernels_meet_the_logit_scaled_tolerance_on_the_whole_captured_set(mask):
+    """At the captured length the trained model's peaked heads reach logits of about 200; the exact kernels' max-abs
+    error grows with them (rounding the logit), within the scaled bound, while wrong answers still fail it."""
+    from bench.oracle_check import OracleCache, error_verdict, measure_error
+    from impls import oracle
+
+    problem = Problem(batch=1, seq_len=2048, heads=8, head_dim=64, mask=mask, inputs="captured:charlm")
+    q, k, v = problem.make_inputs()
+    answer = oracle(problem, q, k, v)
+    assert answer.logit_max == pytest.approx(_logit_max_by_hand(problem, q, k), rel=1e-12)
+    assert answer.logit_max > 50  # far beyond Gaussian logits: the case the scaling is for
+    cache = OracleCache()
+    for name in ("sdpa", "sdpa-math", "naive"):
+        impl = get(name)
+        error = measure_error(problem, impl, q, k, v, None, impl.build(problem, q, k, v)(), 0, cache)
+        assert error["logit_max"] == answer.logit_max
+        assert error_verdict(problem, impl, error) is None, (name, error)
+    wrong_mask = get("sdpa").build(problem.with_(mask="none" if mask == "causal" else "causal"), q, k, v)()
+    unscaled = get("sdpa").build(problem.with_(scale=1.0), q, k, v)()  # the softmax scale forgotten
+    for wrong in (wrong_mask, unscaled):
+        error = measure_error(problem, get("sdpa"), q, k, v, None, wrong, 0, cache)
+        assert error_verdict(problem, get("sdpa"), error) is not None
