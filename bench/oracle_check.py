@@ -46,9 +46,8 @@ class OracleCache:
 
 def measure_error(problem: Problem, impl: Impl, q, k, v, grad_out, out, seed: int, cache: OracleCache) -> dict:
     """max-abs and relative-L2 of the output (and dq, dk, dv in fwd+bwd) against the float64 oracle."""
-    rows = sample_rows(problem)
+    rows, expected, logit_max = cached_oracle(cache, problem, q, k, v, seed)
     key = (problem.with_(dropout=0.0), seed)
-    expected, logit_max = cache.get(key, "out", lambda: oracle_output(problem, q, k, v, rows))
     actual = out if rows is None else out[:, :, rows.to(out.device)]
     result = {"output": errors(actual, expected.to(actual.device)),
               "rows_checked": problem.seq_len if rows is None else int(rows.numel()), "logit_max": logit_max}
@@ -70,6 +69,14 @@ def oracle_output(problem: Problem, q, k, v, rows) -> tuple[torch.Tensor, float 
         return reference(problem, q, k, v, rows=rows), None
     answer = impls.oracle(problem, q, k, v, rows=rows)
     return answer.output, answer.logit_max
+
+
+def cached_oracle(cache: OracleCache, problem: Problem, q, k, v, seed: int) -> tuple[torch.Tensor | None, torch.Tensor, float | None]:
+    """(the rows checked, the oracle's output on them, its largest |logit|), computed once per problem and seed."""
+    rows = sample_rows(problem)
+    key = (problem.with_(dropout=0.0), seed)
+    expected, logit_max = cache.get(key, "out", lambda: oracle_output(problem, q, k, v, rows))
+    return rows, expected, logit_max
 
 
 def cell_tolerance(problem: Problem, error: dict):

@@ -23,11 +23,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.oracle_check import sample_rows
+from bench.oracle_check import cached_oracle
 from bench.presets import REALISTIC_INPUTS, REALISTIC_LENGTHS, Grid
 from bench.run_cell import run_cell
 from bench.stash import SESSION_KEY
-from impls import errors, reference
+from impls import errors
 from reports.summaries import TerminalSummary
 
 SUITE = "linear"
@@ -89,8 +89,7 @@ def linear_metrics(attn):
         problem, impl = run.cell.problem, run.cell.impl
         facts: dict = {}
         if problem.mask_kind in ("none", "causal", "padding"):
-            rows = sample_rows(problem)
-            expected = attn.oracle.get((problem.with_(dropout=0.0), attn.seed), "out", lambda: reference(problem, *run.inputs, rows=rows))
+            rows, expected, _ = cached_oracle(attn.oracle, problem, *run.inputs, attn.seed)
             facts["uniform_error"] = errors(uniform_output(problem, run.inputs[2], rows), expected.cpu())
         if hasattr(impl, "block"):
             facts["block_rows"] = impl.block(problem)

@@ -50,3 +50,23 @@ def test_summary_counts_a_repeated_cell_once_its_latest_measurement():
     for ordered in ([stale, fresh], [fresh, stale]):
         (row,) = summarize(records + ordered)
         assert row["time_s"] == 2e-3 and row["reference_length"] == 4096
+
+
+def test_the_linear_suite_runs_end_to_end_with_its_uniform_baseline(tmp_path):
+    """The suite's extra metric shares the oracle's cached answer with the error check: a sweep through it."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "pytest", "suites/test_linear.py", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+               "--attn-preset", "linear", "--attn-impls", "linear,performer[m=16]", "--attn-seq-lens", "64", "--attn-heads", "2",
+               "--attn-head-dims", "16", "--attn-masks", "causal", "--attn-modes", "fwd", "--attn-no-report",
+               "--attn-results", str(tmp_path / "results"), "--benchmark-storage", f"file://{tmp_path / 'storage'}"]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [json.loads(line) for f in (tmp_path / "results").glob("*/cells*.jsonl") for line in f.read_text().splitlines()]
+    assert {r["impl"] for r in rows} == {"linear", "performer[m=16]"} and all(r["status"] == "ok" for r in rows)
+    for r in rows:
+        assert r["error"]["logit_max"] > 0 and "uniform_error" in json.dumps(r)
