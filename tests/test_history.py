@@ -41,6 +41,11 @@ def test_detect_rejects_non_positive_times():
         detect([1.0, 0.0, 1.0])
 
 
+def read_steps(path: Path) -> pd.DataFrame:
+    """steps.csv with commits as text: a short sha of digits only (about 1 in 300) would otherwise read as a number."""
+    return pd.read_csv(path, dtype={"good_commit": str, "bad_commit": str})
+
+
 def make_repo(path: Path, commits: int) -> list[str]:
     path.mkdir()
     git = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t"]
@@ -76,7 +81,7 @@ def test_history_page_shows_the_injected_step(store_url, tmp_path, capsys):  # n
     shas = stored_history(tmp_path, store_url)
     out = tmp_path / "page"
     assert history_main(["--store", store_url, "--repo", str(tmp_path / "repo"), "--out", str(out)]) == 0
-    steps = pd.read_csv(out / "steps.csv")
+    steps = read_steps(out / "steps.csv")
     assert len(steps) == 1
     step = steps.iloc[0]
     assert step["impl"] == "naive" and step["good_commit"] == shas[6] and step["bad_commit"] == shas[7]
@@ -150,7 +155,7 @@ def test_normalizing_by_the_in_run_matmul_removes_a_slower_machine(tmp_path, cap
     common = ["--store", url, "--repo", str(tmp_path / "repo"), "--machine", "testhost"]
     assert history_main([*common, "--out", str(tmp_path / "raw")]) == 0
     assert history_main([*common, "--normalize", "--out", str(tmp_path / "normalized")]) == 0
-    raw, normalized = pd.read_csv(tmp_path / "raw" / "steps.csv"), pd.read_csv(tmp_path / "normalized" / "steps.csv")
+    raw, normalized = read_steps(tmp_path / "raw" / "steps.csv"), read_steps(tmp_path / "normalized" / "steps.csv")
     assert len(raw) == 1 and raw["bad_commit"][0] == shas[7] and abs(raw["change"][0] - 1.0) < 0.05
     assert normalized.empty
     assert history_main([*common, "--machine", "elsewhere", "--out", str(tmp_path / "none")]) == 2
