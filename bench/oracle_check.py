@@ -47,7 +47,6 @@ class OracleCache:
 def measure_error(problem: Problem, impl: Impl, q, k, v, grad_out, out, seed: int, cache: OracleCache) -> dict:
     """max-abs and relative-L2 of the output (and dq, dk, dv in fwd+bwd) against the float64 oracle."""
     rows, expected, logit_max = cached_oracle(cache, problem, q, k, v, seed)
-    key = (problem.with_(dropout=0.0), seed)
     actual = out if rows is None else out[:, :, rows.to(out.device)]
     result = {"output": errors(actual, expected.to(actual.device)),
               "rows_checked": problem.seq_len if rows is None else int(rows.numel()), "logit_max": logit_max}
@@ -56,7 +55,7 @@ def measure_error(problem: Problem, impl: Impl, q, k, v, grad_out, out, seed: in
         if elements > ORACLE_GRAD_ELEMENTS:
             result["grad_note"] = f"gradients not checked in the sweep: {elements} score elements exceed {ORACLE_GRAD_ELEMENTS}"
         else:
-            expected_grads = cache.get(key, "grads", lambda: reference_grads(problem, q, k, v, grad_out))
+            expected_grads = cache.get(oracle_key(problem, seed), "grads", lambda: reference_grads(problem, q, k, v, grad_out))
             actual_grads = torch.autograd.grad(out, (q, k, v), grad_out, retain_graph=False)
             for name, a, e in zip(("dq", "dk", "dv"), actual_grads, expected_grads):
                 result[name] = errors(a, e.to(a.device))
@@ -71,11 +70,15 @@ def oracle_output(problem: Problem, q, k, v, rows) -> tuple[torch.Tensor, float 
     return answer.output, answer.logit_max
 
 
+def oracle_key(problem: Problem, seed: int) -> tuple:
+    """What the oracle's answer depends on: the problem (dropout aside: the oracle ignores it) and the inputs' seed."""
+    return (problem.with_(dropout=0.0), seed)
+
+
 def cached_oracle(cache: OracleCache, problem: Problem, q, k, v, seed: int) -> tuple[torch.Tensor | None, torch.Tensor, float | None]:
     """(the rows checked, the oracle's output on them, its largest |logit|), computed once per problem and seed."""
     rows = sample_rows(problem)
-    key = (problem.with_(dropout=0.0), seed)
-    expected, logit_max = cache.get(key, "out", lambda: oracle_output(problem, q, k, v, rows))
+    expected, logit_max = cache.get(oracle_key(problem, seed), "out", lambda: oracle_output(problem, q, k, v, rows))
     return rows, expected, logit_max
 
 

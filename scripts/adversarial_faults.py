@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from adversarial_gate import wait_for  # the one polling helper of the adversarial scripts
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--attn-preset", "smoke", "--attn-seq-lens", "64", "--attn-heads", "2", "--attn-kv-heads", "h", "--attn-head-dims", "16",
         "--attn-dtypes", "float32", "--attn-masks", "none", "--attn-modes", "fwd", "--attn-no-report"]
@@ -39,15 +41,6 @@ def builds(run_dir: Path, out: Path) -> str | None:
     done = subprocess.run([sys.executable, "-m", "reports", "build", str(run_dir), "--out", str(out)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     return None if done.returncode == 0 else f"the report does not build: {done.stderr.strip()[-200:]}"
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def crash_text(output: str) -> str | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.oracle_check import ORACLE_GRAD_ELEMENTS
+from bench.oracle_check import ORACLE_GRAD_ELEMENTS, oracle_key
 from bench.presets import Grid
 from bench.run_cell import run_cell
 from impls import reference_grads
@@ -93,9 +93,8 @@ def training_metrics(attn):
             metrics["grad_norm"] = _norms(grads)
             elements = problem.batch * problem.heads * problem.seq_len * problem.kv_seq_len
             if elements <= ORACLE_GRAD_ELEMENTS:
-                key = (problem.with_(dropout=0.0), attn.seed)
                 grad_out = problem.make_grad_output(attn.seed)
-                expected = attn.oracle.get(key, "grads", lambda: reference_grads(problem, q, k, v, grad_out))
+                expected = attn.oracle.get(oracle_key(problem, attn.seed), "grads", lambda: reference_grads(problem, q, k, v, grad_out))
                 metrics["oracle_grad_norm"] = _norms(expected)
                 metrics["grad_norm_ratio"] = {n: metrics["grad_norm"][n] / max(metrics["oracle_grad_norm"][n], 1e-300)
                                               for n in metrics["grad_norm"]}
